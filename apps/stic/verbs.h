@@ -1,0 +1,17 @@
+// The verbs of the stic binary: each registers its CLI11 subcommand and a callback.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <map>
+
+namespace stic::app {
+
+// subcommand -> its action (filled by the register_* functions)
+std::map<CLI::App*, std::function<int()>>& verb_callbacks();
+
+void register_chat(CLI::App& app);
+// Runs the callback of the chosen subcommand; returns the exit code.
+int run_selected(CLI::App& app);
+
+}  // namespace stic::app

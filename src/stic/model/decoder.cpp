@@ -1,0 +1,134 @@
+// Llama / Mistral decoder (HF LlamaModel / MistralModel numerics): RMSNorm in fp32, RoPE with
+// cos/sin computed in fp32 and cast to the activation dtype, GQA by repeating KV heads.
+#include "stic/model/llava.h"
+#include "stic/util/compat.h"
+#include "stic/util/error.h"
+
+namespace stic {
+namespace nn = torch::nn;
+
+RMSNormImpl::RMSNormImpl(int dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto h = x.to(torch::kFloat32);
+  h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c)
+    : heads(c.num_heads), kv_heads(c.num_kv_heads), head_dim(c.head_dim) {
+  const bool b = c.attention_bias;
+  q_proj = register_module("q_proj", nn::Linear(nn::LinearOptions(c.hidden_size, heads * head_dim).bias(b)));
+  k_proj = register_module("k_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(b)));
+  v_proj = register_module("v_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(b)));
+  o_proj = register_module("o_proj", nn::Linear(nn::LinearOptions(heads * head_dim, c.hidden_size).bias(b)));
+}
+
+namespace {
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  const auto half = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+}  // namespace
+
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                          const torch::Tensor& mask, KVCache* cache, int layer) {
+  const auto b = x.size(0), t = x.size(1);
+  auto q = q_proj(x).view({b, t, heads, head_dim}).transpose(1, 2);     // (B, H, T, D)
+  auto k = k_proj(x).view({b, t, kv_heads, head_dim}).transpose(1, 2);  // (B, Hkv, T, D)
+  auto v = v_proj(x).view({b, t, kv_heads, head_dim}).transpose(1, 2);  // (B, Hkv, T, D)
+  auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);                       // (B, 1, T, D)
+  q = q * c + rotate_half(q) * s;
+  k = k * c + rotate_half(k) * s;
+  if (cache) {
+    if (static_cast<int>(cache->k.size()) <= layer) {
+      cache->k.resize(layer + 1);
+      cache->v.resize(layer + 1);
+    }
+    if (cache->k[layer].defined()) {
+      k = torch::cat({cache->k[layer], k}, 2);
+      v = torch::cat({cache->v[layer], v}, 2);
+    }
+    cache->k[layer] = k;
+    cache->v[layer] = v;
+  }
+  if (kv_heads != heads) {  // GQA: (B, Hkv, Tk, D) -> (B, H, Tk, D)
+    const int64_t rep = heads / kv_heads, tk = k.size(2);
+    k = k.unsqueeze(2).expand({b, kv_heads, rep, tk, head_dim}).reshape({b, heads, tk, head_dim});
+    v = v.unsqueeze(2).expand({b, kv_heads, rep, tk, head_dim}).reshape({b, heads, tk, head_dim});
+  }
+  auto o = compat::attention(q, k, v, mask, /*causal=*/!mask.defined());  // (B, H, T, D)
+  return o_proj(o.transpose(1, 2).reshape({b, t, heads * head_dim}));
+}
+
+LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) {
+  const bool b = c.mlp_bias;
+  gate_proj = register_module("gate_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(b)));
+  up_proj = register_module("up_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(b)));
+  down_proj = register_module("down_proj", nn::Linear(nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(b)));
+}
+
+torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+}
+
+LlamaLayerImpl::LlamaLayerImpl(const TextConfig& c) {
+  self_attn = register_module("self_attn", LlamaAttention(c));
+  mlp = register_module("mlp", LlamaMlp(c));
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+LlamaModelImpl::LlamaModelImpl(const TextConfig& c) : cfg(c) {
+  embed_tokens = register_module("embed_tokens", nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", nn::ModuleList());
+  for (int i = 0; i < c.num_layers; ++i) layers->push_back(LlamaLayer(c));
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+torch::Tensor LlamaModelImpl::rope_inv_freq(const torch::Device& device) {
+  if (!inv_freq.defined() || inv_freq.device() != device) {
+    auto idx = torch::arange(0, cfg.head_dim, 2, torch::kInt64).to(torch::kFloat32) / static_cast<double>(cfg.head_dim);
+    // fp32 throughout, as HF computes it: 1 / theta ** (arange(0, D, 2) / D)
+    inv_freq = (1.0 / torch::pow(torch::Scalar(cfg.rope_theta), idx)).to(torch::kFloat32).to(device);
+  }
+  return inv_freq;
+}
+
+torch::Tensor LlamaModelImpl::forward(const torch::Tensor& embeds, const torch::Tensor& positions,
+                                      const torch::Tensor& mask, KVCache* cache) {
+  // RoPE tables in fp32, then cast (HF LlamaRotaryEmbedding).
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * rope_inv_freq(embeds.device()).view({1, 1, -1});  // (B,T,D/2)
+  auto emb = torch::cat({freqs, freqs}, -1);                                                                // (B,T,D)
+  auto cos = emb.cos().to(embeds.scalar_type()), sin = emb.sin().to(embeds.scalar_type());
+  torch::Tensor attn_mask = mask;
+  const int64_t past = cache ? cache->length() : 0;
+  const int64_t t = embeds.size(1);
+  if (!attn_mask.defined() && cfg.sliding_window > 0 && past + t > cfg.sliding_window && t > 1) {
+    // Mistral sliding window: query i (absolute past + i) sees keys j with i - window < j <= i.
+    auto qi = torch::arange(past, past + t, torch::TensorOptions().dtype(torch::kInt64).device(embeds.device())).unsqueeze(1);
+    auto kj = torch::arange(0, past + t, torch::TensorOptions().dtype(torch::kInt64).device(embeds.device())).unsqueeze(0);
+    auto ok = (kj <= qi).logical_and(kj > qi - cfg.sliding_window);
+    attn_mask = torch::zeros(ok.sizes(), torch::TensorOptions().dtype(torch::kFloat32).device(embeds.device()))
+                    .masked_fill(ok.logical_not(), -std::numeric_limits<float>::infinity())
+                    .view({1, 1, t, past + t});
+  }
+  auto x = embeds;
+  int i = 0;
+  for (auto& m : *layers) {
+    auto* layer = m->as<LlamaLayerImpl>();
+    x = x + layer->self_attn->forward(layer->input_layernorm(x), cos, sin, attn_mask, cache, i);
+    x = x + layer->mlp(layer->post_attention_layernorm(x));
+    ++i;
+  }
+  return norm(x);
+}
+
+CausalLMImpl::CausalLMImpl(const TextConfig& c) {
+  model = register_module("model", LlamaModel(c));
+  lm_head = register_module("lm_head", nn::Linear(nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));
+}
+
+}  // namespace stic

@@ -1,0 +1,54 @@
+#include "stic/util/fs.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "stic/util/error.h"
+
+namespace stic {
+
+AtomicFile::AtomicFile(const std::string& path) : path_(path) {
+  tmp_ = path + ".tmp." + std::to_string(::getpid());
+  f_ = std::fopen(tmp_.c_str(), "wb");
+  if (!f_) fail(path, ": cannot create file (", std::strerror(errno), ")");
+}
+
+AtomicFile::~AtomicFile() {
+  if (f_) {
+    std::fclose(f_);
+    std::remove(tmp_.c_str());
+  }
+}
+
+void AtomicFile::write(const void* data, size_t n) {
+  if (n && std::fwrite(data, 1, n, f_) != n) fail(path_, ": write failed (", std::strerror(errno), ")");
+}
+
+void AtomicFile::commit() {
+  if (!f_) fail(path_, ": commit called twice");
+  if (std::fflush(f_) != 0 || ::fsync(fileno(f_)) != 0) fail(path_, ": flush failed (", std::strerror(errno), ")");
+  std::fclose(f_);
+  f_ = nullptr;
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    std::remove(tmp_.c_str());
+    fail(path_, ": rename from temp file failed (", std::strerror(errno), ")");
+  }
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open (", std::strerror(errno), ")");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool file_exists(const std::string& path) { return std::filesystem::is_regular_file(path); }
+bool dir_exists(const std::string& path) { return std::filesystem::is_directory(path); }
+
+}  // namespace stic

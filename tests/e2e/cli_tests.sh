@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# End-to-end tests of the stic binary: HF's greedy tokens through `stic chat`, the output
+# contracts (--json, --dump-logits), and bad input (one located line on stderr, exit 1, no
+# partial output file). Usage: cli_tests.sh path/to/stic   (run from the repository root)
+set -uo pipefail
+STIC=$(realpath "$1")
+FIX=tests/fixtures/parity
+IMG=tests/fixtures/images
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass+1)); echo "ok   - $1"; }
+bad() { fail=$((fail+1)); echo "FAIL - $1"; }
+
+# expect_fail NAME PATTERN CMD... : exit code 1, exactly one stderr line matching PATTERN
+expect_fail() {
+  local name=$1 pat=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  local lines; lines=$(wc -l <"$T/err")
+  if [ $rc -eq 1 ] && [ "$lines" -eq 1 ] && grep -qE "$pat" "$T/err"; then ok "$name"
+  else bad "$name (rc=$rc, $lines stderr lines: $(head -c 300 "$T/err"))"; fi
+}
+
+# 1. HF's greedy tokens for every parity case, through the CLI
+python3 - "$STIC" <<'PY'
+import json, subprocess, sys
+stic = sys.argv[1]
+m = json.load(open("tests/fixtures/parity/manifest.json"))
+bad = 0
+for c in m["cases"]:
+    cmd = [stic, "chat", "--model", "tests/fixtures/parity/" + c["model"], "--image",
+           "tests/fixtures/images/" + c["image"], "--prompt", c["user"], "--template", c["template"],
+           "--max-new-tokens", "16", "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL - chat {c['case']}: rc {r.returncode}: {r.stderr.strip()}"); bad += 1; continue
+    j = json.loads(r.stdout)
+    want = (c["greedy"], c["num_input_tokens"], c["num_image_tokens"])
+    got = (j["token_ids"], j["num_input_tokens"], j["num_image_tokens"])
+    if got != want:
+        print(f"FAIL - chat {c['case']}: got {got}, HF {want}"); bad += 1
+    else:
+        print(f"ok   - chat {c['case']} == HF greedy ({len(j['token_ids'])} tokens)")
+sys.exit(1 if bad else 0)
+PY
+[ $? -eq 0 ] && pass=$((pass+1)) || fail=$((fail+1))
+
+# 2. --dump-logits writes a float32 1-D safetensors named "logits" equal to HF's last row
+"$STIC" chat --model $FIX/next_mistral --image $IMG/china.jpg --prompt "Describe the image." \
+  --max-new-tokens 1 --dump-logits "$T/l.safetensors" >/dev/null 2>"$T/err" && python3 - "$T/l.safetensors" <<'PY' \
+  && ok "dump-logits matches HF's last-position logits" || bad "dump-logits ($(cat "$T/err"))"
+import json, struct, sys, array, math
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+e = h["logits"]; assert e["dtype"] == "F32" and e["shape"] == [1024], e
+ours = array.array("f", b[8 + n + e["data_offsets"][0]: 8 + n + e["data_offsets"][1]])
+r = open("tests/fixtures/parity/next_mistral__0.safetensors", "rb").read(); rn = struct.unpack("<Q", r[:8])[0]
+rh = json.loads(r[8:8 + rn]); le = rh["logits"]; T, V = le["shape"]
+allv = array.array("f", r[8 + rn + le["data_offsets"][0]: 8 + rn + le["data_offsets"][1]])
+ref = allv[(T - 1) * V: T * V]
+num = math.sqrt(sum((a - b) ** 2 for a, b in zip(ours, ref))); den = math.sqrt(sum(b * b for b in ref))
+assert num / den < 1e-3, num / den
+PY
+
+# 3. text-only chat works (no image), and the usage error exits 2
+"$STIC" chat --model $FIX/llava_llama --prompt "Hello" --max-new-tokens 3 --json >"$T/out" 2>"$T/err" \
+  && grep -q '"num_image_tokens":0' "$T/out" && ok "text-only chat" || bad "text-only chat ($(cat "$T/err"))"
+"$STIC" chat --prompt x >/dev/null 2>&1; [ $? -eq 2 ] && ok "usage error exits 2" || bad "usage error exit code"
+"$STIC" >/dev/null 2>&1; [ $? -eq 2 ] && ok "no verb exits 2" || bad "no verb exit code"
+
+# 4. bad input
+expect_fail "missing model folder" "no-such-model.*does not exist" \
+  "$STIC" chat --model "$T/no-such-model" --prompt hi
+mkdir -p "$T/nocfg"; expect_fail "folder without config.json" "config.json.*missing" \
+  "$STIC" chat --model "$T/nocfg" --prompt hi
+cp -r $FIX/next_mistral "$T/trunc"
+truncate -s 200000 "$T/trunc/model.safetensors"
+expect_fail "truncated safetensors" "model.safetensors: file is truncated: tensor '.*' needs bytes" \
+  "$STIC" chat --model "$T/trunc" --prompt hi
+cp -r $FIX/next_mistral "$T/hdr"; printf '\xff\xff\xff\xff\x00\x00\x00\x00garbage' >"$T/hdr/model.safetensors"
+expect_fail "bad safetensors header" "model.safetensors: bad safetensors header length" \
+  "$STIC" chat --model "$T/hdr" --prompt hi
+cp -r $FIX/next_mistral "$T/arch"; sed -i 's/"model_type": "llava_next"/"model_type": "blip_2"/' "$T/arch/config.json"
+expect_fail "unknown architecture" "config.json: unknown model_type 'blip_2' \(expected llava, llava_next" \
+  "$STIC" chat --model "$T/arch" --prompt hi
+cp -r $FIX/next_mistral "$T/extra"
+python3 - "$T/extra/model.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]; b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+end = max(v["data_offsets"][1] for k, v in h.items() if k != "__metadata__")
+h["surplus.weight"] = {"dtype": "F32", "shape": [1], "data_offsets": [end, end + 4]}
+hs = json.dumps(h).encode(); hs += b" " * ((8 - (len(hs) + 8) % 8) % 8)
+open(p, "wb").write(struct.pack("<Q", len(hs)) + hs + b[8 + n:] + b"\0\0\0\0")
+PY
+expect_fail "unexpected tensor" "unexpected tensor 'surplus.weight'" "$STIC" chat --model "$T/extra" --prompt hi
+expect_fail "corrupt image" "truncated.jpg" \
+  "$STIC" chat --model $FIX/next_mistral --image $IMG/truncated.jpg --prompt hi
+expect_fail "missing image" "nope.jpg" \
+  "$STIC" chat --model $FIX/next_mistral --image "$T/nope.jpg" --prompt hi
+expect_fail "two <image> markers for one image" "2 <image> markers but 1 image" \
+  "$STIC" chat --model $FIX/next_mistral --image $IMG/china.jpg --prompt "<image> and <image>"
+expect_fail "raw prompt without <image>" "raw.*0 <image> markers but 1 image" \
+  "$STIC" chat --model $FIX/next_mistral --image $IMG/china.jpg --prompt "no marker" --template raw
+expect_fail "fp16 on CPU" "fp16 needs a CUDA device" \
+  "$STIC" chat --model $FIX/next_mistral --prompt hi --dtype fp16
+# a failed run leaves no output file behind
+"$STIC" chat --model $FIX/next_mistral --image $IMG/truncated.jpg --prompt hi --dump-logits "$T/none.safetensors" 2>/dev/null
+[ ! -e "$T/none.safetensors" ] && [ -z "$(ls "$T" | grep none)" ] && ok "failed run writes no logits file" || bad "partial output left"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
