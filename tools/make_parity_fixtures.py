@@ -327,7 +327,9 @@ def main():
             shutil.rmtree(mdir)
         if name == "next_llama_bf16":
             model.to(torch.bfloat16).save_pretrained(mdir, max_shard_size="300KB")
-            model = model.float()   # HF reference: bf16 weights upcast to fp32 (what stic does on CPU)
+            # HF reference: the bf16 weights read back in fp32 (what stic does on CPU). Reloading
+            # (not model.float()) keeps buffers such as RoPE's inv_freq exact.
+            model = LlavaNextForConditionalGeneration.from_pretrained(mdir, dtype=torch.float32)
         else:
             model.save_pretrained(mdir)
         tok = make_tokenizer(mdir, legacy=False)

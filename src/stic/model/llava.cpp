@@ -198,6 +198,11 @@ Llava load_llava(const std::string& dir, const LoadOptions& opts) {
 }
 
 Llava load_llava(const LlavaConfig& cfg, const LoadOptions& opts) {
+  if (opts.device.is_cuda() && opts.dtype == torch::kFloat32) {
+    // fp32 means fp32: no TF32 in cuBLAS matmuls or cuDNN convolutions (HF parity).
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
   Llava model(cfg);
   model->eval();
   std::map<std::string, torch::Tensor> params;
