@@ -1,6 +1,7 @@
 // Tests of stic::Tokenizer against SentencePiece's own encoder (spm_encode outputs committed by
 // tools/make-tokenizer-fixtures.sh), the LLaMA vocabulary with llama-tokenizer-js's expected ids,
 // HF's added-token splitting in both legacy modes, decoding, and bad input.
+#include <filesystem>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -74,7 +75,7 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-void make_dir(const std::string& path) { std::system(("mkdir -p '" + path + "'").c_str()); }
+void make_dir(const std::string& path) { std::filesystem::create_directories(path); }
 
 // ---- a tiny protobuf writer (to build test models) ------------------------------------------
 

@@ -20,10 +20,10 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c)
     : heads(c.num_heads), kv_heads(c.num_kv_heads), head_dim(c.head_dim) {
   const bool b = c.attention_bias;
-  q_proj = register_module("q_proj", nn::Linear(nn::LinearOptions(c.hidden_size, heads * head_dim).bias(b)));
-  k_proj = register_module("k_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(b)));
-  v_proj = register_module("v_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(b)));
-  o_proj = register_module("o_proj", nn::Linear(nn::LinearOptions(heads * head_dim, c.hidden_size).bias(b)));
+  q_proj = register_module("q_proj", Linear(c.hidden_size, heads * head_dim, b));
+  k_proj = register_module("k_proj", Linear(c.hidden_size, kv_heads * head_dim, b));
+  v_proj = register_module("v_proj", Linear(c.hidden_size, kv_heads * head_dim, b));
+  o_proj = register_module("o_proj", Linear(heads * head_dim, c.hidden_size, b));
 }
 
 namespace {
@@ -65,9 +65,9 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
 
 LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) {
   const bool b = c.mlp_bias;
-  gate_proj = register_module("gate_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(b)));
-  up_proj = register_module("up_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(b)));
-  down_proj = register_module("down_proj", nn::Linear(nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(b)));
+  gate_proj = register_module("gate_proj", Linear(c.hidden_size, c.intermediate_size, b));
+  up_proj = register_module("up_proj", Linear(c.hidden_size, c.intermediate_size, b));
+  down_proj = register_module("down_proj", Linear(c.intermediate_size, c.hidden_size, b));
 }
 
 torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
@@ -128,7 +128,7 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& embeds, const torch::
 
 CausalLMImpl::CausalLMImpl(const TextConfig& c) {
   model = register_module("model", LlamaModel(c));
-  lm_head = register_module("lm_head", nn::Linear(nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));
+  lm_head = register_module("lm_head", Linear(c.hidden_size, c.vocab_size, false));
 }
 
 }  // namespace stic

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "stic/model/config.h"
+#include "stic/model/linear.h"
 
 namespace stic {
 
@@ -22,7 +23,7 @@ struct ClipAttentionImpl : torch::nn::Module {
   explicit ClipAttentionImpl(const VisionConfig& c);
   torch::Tensor forward(const torch::Tensor& x);  // (N, T, C) -> (N, T, C)
   int heads, head_dim;
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
 };
 TORCH_MODULE(ClipAttention);
 
@@ -30,7 +31,7 @@ struct ClipMlpImpl : torch::nn::Module {
   explicit ClipMlpImpl(const VisionConfig& c);
   torch::Tensor forward(const torch::Tensor& x);
   bool quick_gelu;
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  Linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE(ClipMlp);
 
@@ -82,7 +83,7 @@ TORCH_MODULE(ClipVision);
 struct ProjectorImpl : torch::nn::Module {
   ProjectorImpl(int in, int out, const std::string& type, bool bias);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear linear_1{nullptr}, linear_2{nullptr};  // linear_2 absent for "linear"
+  Linear linear_1{nullptr}, linear_2{nullptr};  // linear_2 absent for "linear"
 };
 TORCH_MODULE(Projector);
 
@@ -108,14 +109,14 @@ struct LlamaAttentionImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, KVCache* cache, int layer);
   int heads, kv_heads, head_dim;
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 };
 TORCH_MODULE(LlamaAttention);
 
 struct LlamaMlpImpl : torch::nn::Module {
   explicit LlamaMlpImpl(const TextConfig& c);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(LlamaMlp);
 
@@ -144,7 +145,7 @@ TORCH_MODULE(LlamaModel);
 struct CausalLMImpl : torch::nn::Module {
   explicit CausalLMImpl(const TextConfig& c);
   LlamaModel model{nullptr};
-  torch::nn::Linear lm_head{nullptr};  // (V, C), no bias
+  Linear lm_head{nullptr};  // (V, C), no bias
 };
 TORCH_MODULE(CausalLM);
 

@@ -10,10 +10,10 @@ namespace nn = torch::nn;
 
 ClipAttentionImpl::ClipAttentionImpl(const VisionConfig& c)
     : heads(c.num_heads), head_dim(c.hidden_size / c.num_heads) {
-  q_proj = register_module("q_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.hidden_size)));
-  k_proj = register_module("k_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.hidden_size)));
-  v_proj = register_module("v_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.hidden_size)));
-  out_proj = register_module("out_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.hidden_size)));
+  q_proj = register_module("q_proj", Linear(c.hidden_size, c.hidden_size, true));
+  k_proj = register_module("k_proj", Linear(c.hidden_size, c.hidden_size, true));
+  v_proj = register_module("v_proj", Linear(c.hidden_size, c.hidden_size, true));
+  out_proj = register_module("out_proj", Linear(c.hidden_size, c.hidden_size, true));
 }
 
 torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x) {
@@ -25,8 +25,8 @@ torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x) {
 }
 
 ClipMlpImpl::ClipMlpImpl(const VisionConfig& c) : quick_gelu(c.hidden_act == "quick_gelu") {
-  fc1 = register_module("fc1", nn::Linear(c.hidden_size, c.intermediate_size));
-  fc2 = register_module("fc2", nn::Linear(c.intermediate_size, c.hidden_size));
+  fc1 = register_module("fc1", Linear(c.hidden_size, c.intermediate_size, true));
+  fc2 = register_module("fc2", Linear(c.intermediate_size, c.hidden_size, true));
 }
 
 torch::Tensor ClipMlpImpl::forward(const torch::Tensor& x) {
@@ -108,8 +108,8 @@ torch::Tensor ClipVisionImpl::forward_features(const torch::Tensor& pixels, cons
 }
 
 ProjectorImpl::ProjectorImpl(int in, int out, const std::string& type, bool bias) {
-  linear_1 = register_module("linear_1", nn::Linear(nn::LinearOptions(in, out).bias(bias)));
-  if (type == "mlp2x_gelu") linear_2 = register_module("linear_2", nn::Linear(nn::LinearOptions(out, out).bias(bias)));
+  linear_1 = register_module("linear_1", Linear(in, out, bias));
+  if (type == "mlp2x_gelu") linear_2 = register_module("linear_2", Linear(out, out, bias));
 }
 
 torch::Tensor ProjectorImpl::forward(const torch::Tensor& x) {

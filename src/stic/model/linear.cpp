@@ -1,0 +1,66 @@
+#include "stic/model/linear.h"
+
+#include <cmath>
+
+#include "stic/util/error.h"
+
+namespace stic {
+
+namespace {
+thread_local bool g_adapters_enabled = true;
+}
+
+bool adapters_enabled() { return g_adapters_enabled; }
+AdapterDisabledGuard::AdapterDisabledGuard() : prev_(g_adapters_enabled) { g_adapters_enabled = false; }
+AdapterDisabledGuard::~AdapterDisabledGuard() { g_adapters_enabled = prev_; }
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in), out_features(out) {
+  // Uninitialised on purpose: a 7B model is built and then loaded, and untouched pages cost
+  // no memory. Training from scratch initialises explicitly (model/init).
+  weight = register_parameter("weight", torch::empty({out, in}));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out}));
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  auto y = torch::linear(x, weight, bias);
+  if (lora_A && g_adapters_enabled) {
+    auto h = x.to(lora_A->weight.scalar_type());
+    if (lora_dropout > 0.0 && is_training()) h = torch::dropout(h, lora_dropout, true);
+    y = y + (lora_B(lora_A(h)) * lora_scaling).to(y.scalar_type());
+  }
+  return y;
+}
+
+void LinearImpl::attach_lora(int64_t r, double alpha, double dropout, bool rslora) {
+  if (r <= 0) fail("LoRA rank must be positive, got ", r);
+  if (lora_A) detach_lora();
+  auto opts = torch::TensorOptions().dtype(weight.scalar_type()).device(weight.device());
+  lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in_features, r).bias(false)));
+  lora_B = register_module("lora_B", torch::nn::Linear(torch::nn::LinearOptions(r, out_features).bias(false)));
+  torch::NoGradGuard ng;
+  torch::nn::init::kaiming_uniform_(lora_A->weight, std::sqrt(5.0));
+  lora_B->weight.zero_();
+  lora_A->to(opts.device(), opts.dtype().toScalarType());
+  lora_B->to(opts.device(), opts.dtype().toScalarType());
+  lora_scaling = rslora ? alpha / std::sqrt(static_cast<double>(r)) : alpha / static_cast<double>(r);
+  lora_dropout = dropout;
+}
+
+void LinearImpl::detach_lora() {
+  if (!lora_A) return;
+  unregister_module("lora_A");
+  unregister_module("lora_B");
+  lora_A = nullptr;
+  lora_B = nullptr;
+  lora_scaling = 0.0;
+}
+
+void LinearImpl::merge_lora() {
+  if (!lora_A) return;
+  torch::NoGradGuard ng;
+  auto delta = torch::matmul(lora_B->weight.to(torch::kFloat32), lora_A->weight.to(torch::kFloat32)) * lora_scaling;
+  weight.copy_((weight.to(torch::kFloat32) + delta).to(weight.scalar_type()));
+  detach_lora();
+}
+
+}  // namespace stic

@@ -1,0 +1,48 @@
+// stic/model/linear.h — the one linear layer of every model, with optional LoRA.
+//
+//   y = x W^T + b                                   (base)
+//     + scaling * B(A(dropout(x)))                  (LoRA, when attached and adapters are enabled)
+// with scaling = alpha / r (or alpha / sqrt(r) for rsLoRA) — PEFT's LoraLayer semantics. The
+// adapter's parameters are registered as submodules `lora_A` (r, in) and `lora_B` (out, r), so
+// named_parameters() gives "...q_proj.lora_A.weight", the PEFT file names minus the prefix.
+// AdapterDisabledGuard turns every adapter off in its scope (thread-local): that is the DPO
+// reference model — the exact base network, no second copy.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace stic {
+
+struct LinearImpl : torch::nn::Module {
+  LinearImpl(int64_t in_features, int64_t out_features, bool bias);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  // Attaches a fresh adapter: A ~ kaiming_uniform(a = sqrt(5)) (PEFT's init), B = 0, so the
+  // layer's output is unchanged until B trains. dtype/device follow the base weight.
+  void attach_lora(int64_t r, double alpha, double dropout, bool rslora = false);
+  void detach_lora();
+  // Folds scaling * B A into W and removes the adapter.
+  void merge_lora();
+  bool has_lora() const { return static_cast<bool>(lora_A); }
+
+  int64_t in_features, out_features;
+  torch::Tensor weight;  // (out, in)
+  torch::Tensor bias;    // (out) or undefined
+  torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
+  double lora_scaling = 0.0, lora_dropout = 0.0;
+};
+TORCH_MODULE(Linear);
+
+bool adapters_enabled();
+class AdapterDisabledGuard {
+ public:
+  AdapterDisabledGuard();
+  ~AdapterDisabledGuard();
+  AdapterDisabledGuard(const AdapterDisabledGuard&) = delete;
+  AdapterDisabledGuard& operator=(const AdapterDisabledGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+}  // namespace stic
