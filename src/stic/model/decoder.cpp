@@ -42,6 +42,7 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);                       // (B, 1, T, D)
   q = q * c + rotate_half(q) * s;
   k = k * c + rotate_half(k) * s;
+  if (cache && cache->is_static) return forward_static(q, k, v, mask, *cache, layer);
   if (cache) {
     if (static_cast<int>(cache->k.size()) <= layer) {
       cache->k.resize(layer + 1);
@@ -60,6 +61,42 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     v = v.unsqueeze(2).expand({b, kv_heads, rep, tk, head_dim}).reshape({b, heads, tk, head_dim});
   }
   auto o = compat::attention(q, k, v, mask, /*causal=*/!mask.defined());  // (B, H, T, D)
+  return o_proj(o.transpose(1, 2).reshape({b, t, heads * head_dim}));
+}
+
+torch::Tensor LlamaAttentionImpl::forward_static(const torch::Tensor& q, const torch::Tensor& k,
+                                                 const torch::Tensor& v, const torch::Tensor& mask, KVCache& cache,
+                                                 int layer) {
+  using torch::indexing::Slice;
+  const auto b = q.size(0), t = q.size(2);
+  auto& kc = cache.k.at(layer);  // (S, Hkv, L, D)
+  auto& vc = cache.v.at(layer);
+  torch::Tensor o;
+  if (cache.slot >= 0) {  // prefill of one request into its slot
+    const int64_t end = cache.start + t;
+    kc.select(0, cache.slot).narrow(1, cache.start, t).copy_(k[0]);
+    vc.select(0, cache.slot).narrow(1, cache.start, t).copy_(v[0]);
+    auto kk = kc.narrow(0, cache.slot, 1).narrow(2, 0, end);  // (1, Hkv, end, D)
+    auto vv = vc.narrow(0, cache.slot, 1).narrow(2, 0, end);
+    if (kv_heads != heads) {
+      const int64_t rep = heads / kv_heads;
+      kk = kk.unsqueeze(2).expand({1, kv_heads, rep, end, head_dim}).reshape({1, heads, end, head_dim});
+      vv = vv.unsqueeze(2).expand({1, kv_heads, rep, end, head_dim}).reshape({1, heads, end, head_dim});
+    }
+    o = compat::attention(q, kk, vv, {}, /*causal=*/true);  // bottom-right causal: (1, H, T, D)
+  } else {  // one decode step for every slot
+    if (t != 1) fail("static KV cache: a decode step takes one token per slot, got ", t);
+    auto rows = torch::arange(b, cache.write_pos.options());
+    kc.index_put_({rows, Slice(), cache.write_pos}, k.select(2, 0));  // (S, Hkv, D) at each slot's position
+    vc.index_put_({rows, Slice(), cache.write_pos}, v.select(2, 0));
+    auto kk = kc.narrow(2, 0, cache.attend_len), vv = vc.narrow(2, 0, cache.attend_len);  // (S, Hkv, Lr, D)
+    // GQA without copying the cache: the `rep` query heads that share a KV head become `rep`
+    // query rows of that head (they sit at the same position, so no causal mask among them).
+    const int64_t rep = heads / kv_heads;
+    auto qg = q.reshape({b, kv_heads, rep, head_dim});                             // (S, Hkv, rep, D)
+    auto og = compat::attention(qg, kk, vv, mask, /*causal=*/false);        // (S, Hkv, rep, D)
+    o = og.reshape({b, heads, 1, head_dim});
+  }
   return o_proj(o.transpose(1, 2).reshape({b, t, heads * head_dim}));
 }
 

@@ -88,11 +88,23 @@ struct ProjectorImpl : torch::nn::Module {
 TORCH_MODULE(Projector);
 
 // ---------------------------------------------------------------- decoder (Llama / Mistral)
-// Per-layer key/value cache of one batch. Shapes (B, Hkv, T, D); grows by concatenation.
-// (The preallocated, batched cache of the generation engine lives in infer/.)
+// Key/value cache. Two modes:
+//  - growing (chat, tests): k[l], v[l] are (B, Hkv, T, D) and grow by concatenation;
+//  - static (the batched engine, infer/engine): k[l], v[l] are preallocated (S, Hkv, L, D) for S
+//    slots. A prefill writes one request into `slot` at [start, start + T) and attends over
+//    [0, start + T) of that slot; a decode step (slot = -1, T = 1) writes each slot's new key at
+//    `write_pos[s]` and attends over [0, attend_len) of every slot with the caller's mask.
 struct KVCache {
   std::vector<torch::Tensor> k, v;
-  int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
+  bool is_static = false;
+  int64_t slot = -1;        // static prefill: the slot being filled
+  int64_t start = 0;        // static prefill: first position written
+  torch::Tensor write_pos;  // static decode: (S) int64 on the cache's device
+  int64_t attend_len = 0;   // static decode: keys [0, attend_len) are read
+  int64_t length() const {
+    if (is_static) return slot >= 0 ? start : attend_len;
+    return k.empty() || !k[0].defined() ? 0 : k[0].size(2);
+  }
 };
 
 struct RMSNormImpl : torch::nn::Module {
@@ -108,6 +120,9 @@ struct LlamaAttentionImpl : torch::nn::Module {
   // x (B, T, C); cos/sin (B, T, D); mask additive (B, 1, T, Tk) or undefined (causal).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, KVCache* cache, int layer);
+  // q (B, H, T, D) after RoPE, k/v (B, Hkv, T, D): the static-cache paths (see KVCache).
+  torch::Tensor forward_static(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& mask, KVCache& cache, int layer);
   int heads, kv_heads, head_dim;
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 };

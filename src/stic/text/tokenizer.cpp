@@ -793,7 +793,9 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
   };
   const int32_t n = vocab_size();
   for (int32_t id : ids) {
-    if (id < 0 || id >= n) fail(source_, ": cannot decode token id ", id, "; expected an id in [0, ", n, ")");
+    // Models pad their vocabulary (llava-hf: 32064 rows for 32001 tokens); ids past the
+    // tokenizer are not text. HF's decode drops them too.
+    if (id < 0 || id >= n) continue;
     if (skip_special && is_special(id)) continue;
     auto a = added_by_id_.find(id);
     if (a != added_by_id_.end()) {

@@ -1,0 +1,412 @@
+#include "stic/infer/engine.h"
+
+#include <chrono>
+#include <deque>
+#include <list>
+#include <map>
+#include <unordered_map>
+
+#include "stic/util/error.h"
+
+namespace stic {
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// A small LRU map (key -> value), bounded by entry count.
+template <typename V>
+class Lru {
+ public:
+  explicit Lru(size_t cap) : cap_(cap) {}
+  V* get(const std::string& k) {
+    auto it = map_.find(k);
+    if (it == map_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second.second);
+    return &it->second.first;
+  }
+  void put(const std::string& k, V v) {
+    if (cap_ == 0) return;
+    auto it = map_.find(k);
+    if (it != map_.end()) {
+      it->second.first = std::move(v);
+      order_.splice(order_.begin(), order_, it->second.second);
+      return;
+    }
+    order_.push_front(k);
+    map_.emplace(k, std::make_pair(std::move(v), order_.begin()));
+    while (map_.size() > cap_) {
+      map_.erase(order_.back());
+      order_.pop_back();
+    }
+  }
+
+ private:
+  size_t cap_;
+  std::list<std::string> order_;
+  std::unordered_map<std::string, std::pair<V, std::list<std::string>::iterator>> map_;
+};
+
+struct ImageEntry {
+  torch::Tensor feats;  // (n, C) on device
+  std::string error;
+};
+
+struct PrefixEntry {
+  std::vector<torch::Tensor> k, v;  // per layer (Hkv, P, D)
+  int64_t length = 0;
+};
+
+struct Slot {
+  bool active = false;
+  size_t req = 0;
+  int64_t len = 0;  // positions filled in the cache
+  int64_t step = 0;
+  int64_t last_token = 0;
+  GenResult result;
+};
+
+}  // namespace
+
+double sample_uniform(uint64_t seed, uint64_t step) {
+  const uint64_t x = splitmix64(splitmix64(seed) ^ (step * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull));
+  return static_cast<double>(x >> 11) * (1.0 / 9007199254740992.0);  // 53 bits
+}
+
+uint64_t request_seed(uint64_t run_seed, const std::string& id) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a of the id
+  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
+  return splitmix64(run_seed ^ h);
+}
+
+Engine::Engine(Runner& runner, EngineOptions opts) : runner_(runner), opts_(opts) {
+  if (opts_.max_batch < 1) fail("engine: max_batch must be >= 1, got ", opts_.max_batch);
+}
+
+namespace {
+
+// Picks the next token for each row of `logits` (R, V) fp32 on device. Greedy rows (T <= 0)
+// take the argmax; the others sample by inverse CDF with their own uniform number.
+std::vector<int64_t> pick_tokens(const torch::Tensor& logits, const std::vector<const GenRequest*>& reqs,
+                                 const std::vector<int64_t>& steps) {
+  const int64_t r = logits.size(0);
+  auto greedy = logits.argmax(-1);
+  bool any_sample = false;
+  for (auto* q : reqs)
+    if (q && q->temperature > 0) any_sample = true;
+  torch::Tensor chosen = greedy;
+  if (any_sample) {
+    std::vector<float> temp(r, 1.0f), top_p(r, 1.0f), uni(r, 0.0f);
+    std::vector<int64_t> top_k(r, 0);
+    for (int64_t i = 0; i < r; ++i) {
+      if (!reqs[i] || reqs[i]->temperature <= 0) continue;
+      temp[i] = reqs[i]->temperature;
+      top_p[i] = reqs[i]->top_p;
+      top_k[i] = reqs[i]->top_k;
+      uni[i] = static_cast<float>(sample_uniform(reqs[i]->seed, static_cast<uint64_t>(steps[i])));
+    }
+    auto dev = logits.device();
+    auto fopt = torch::TensorOptions().dtype(torch::kFloat32);
+    auto t_temp = torch::from_blob(temp.data(), {r, 1}, fopt).to(dev);
+    auto t_topp = torch::from_blob(top_p.data(), {r, 1}, fopt).to(dev);
+    auto t_uni = torch::from_blob(uni.data(), {r, 1}, fopt).to(dev);
+    auto t_topk = torch::from_blob(top_k.data(), {r, 1}, torch::TensorOptions().dtype(torch::kInt64)).to(dev);
+    auto probs = torch::softmax(logits / t_temp, -1);                         // (R, V)
+    auto sorted = probs.sort(-1, /*descending=*/true);
+    auto p = std::get<0>(sorted), idx = std::get<1>(sorted);
+    auto before = p.cumsum(-1) - p;                                           // mass strictly above
+    auto rank = torch::arange(p.size(1), t_topk.options()).unsqueeze(0);
+    auto keep = (before < t_topp).logical_and((t_topk <= 0).logical_or(rank < t_topk));
+    p = p * keep.to(p.scalar_type());
+    auto cdf = p.cumsum(-1);                                                  // (R, V)
+    auto target = t_uni * cdf.narrow(1, cdf.size(1) - 1, 1);
+    auto pos = torch::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true).clamp_max(p.size(1) - 1);
+    auto sampled = idx.gather(1, pos).squeeze(1);
+    std::vector<uint8_t> mask(r, 0);
+    for (int64_t i = 0; i < r; ++i) mask[i] = reqs[i] && reqs[i]->temperature > 0;
+    auto t_mask = torch::from_blob(mask.data(), {r}, torch::TensorOptions().dtype(torch::kUInt8)).to(dev).to(torch::kBool);
+    chosen = torch::where(t_mask, sampled, greedy);
+  }
+  auto host = chosen.to(torch::kCPU, torch::kInt64).contiguous();
+  return std::vector<int64_t>(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + r);
+}
+
+// Cuts `text` at the first stop string; returns true when one was found.
+bool apply_stop(std::string& text, const std::vector<std::string>& stop) {
+  size_t cut = std::string::npos;
+  for (auto& s : stop) {
+    if (s.empty()) continue;
+    auto p = text.find(s);
+    if (p != std::string::npos && p < cut) cut = p;
+  }
+  if (cut == std::string::npos) return false;
+  text.resize(cut);
+  return true;
+}
+
+}  // namespace
+
+EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&)>& on_result,
+                        const EngineProgress& progress) {
+  torch::NoGradGuard no_grad;
+  EngineStats st;
+  const double t0 = now_s();
+  auto& model = runner_.model();
+  const auto& cfg = runner_.config();
+  const auto& tok = runner_.tokenizer();
+  const auto wopt = model->language_model->lm_head->weight.options();
+  const auto device = wopt.device();
+  const auto dtype = wopt.dtype().toScalarType();
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  const int32_t eos = tok.eos_id() >= 0 ? tok.eos_id() : cfg.text.eos_token_id;
+
+  // --- tokenize everything first: errors become results, lengths size the cache
+  struct Prepared {
+    std::vector<int64_t> ids;
+    std::string error;
+  };
+  std::vector<Prepared> prep(requests.size());
+  int64_t max_len = 0;
+  // upper bound of image tokens: base + full grid (no unpad) + one newline per row
+  int64_t max_img = 0;
+  {
+    const int64_t side = cfg.vision.tokens_per_side();
+    const int64_t per_crop = side * side + 1;
+    max_img = per_crop;
+    for (auto [h, w] : cfg.pinpoints) {
+      const int64_t rows = h / cfg.vision.image_size * side, cols = w / cfg.vision.image_size * side;
+      max_img = std::max(max_img, per_crop + rows * (cols + 1));
+    }
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    try {
+      prep[i].ids = runner_.prompt_ids(requests[i].prompt, requests[i].template_name, !requests[i].image.empty());
+      const int64_t need = static_cast<int64_t>(prep[i].ids.size()) + (requests[i].image.empty() ? 0 : max_img) +
+                           requests[i].max_new_tokens;
+      max_len = std::max(max_len, need);
+    } catch (const stic::Error& e) {
+      prep[i].error = e.what();
+    }
+  }
+  const int64_t L = opts_.max_seq_len > 0 ? opts_.max_seq_len : std::max<int64_t>(max_len, 1);
+  const int64_t S = std::min<int64_t>(opts_.max_batch, std::max<size_t>(requests.size(), 1));
+
+  // --- the static cache
+  auto& layers = *model->language_model->model->layers;
+  const int64_t n_layers = static_cast<int64_t>(layers.size());
+  const auto& tc = cfg.text;
+  KVCache cache;
+  cache.is_static = true;
+  for (int64_t l = 0; l < n_layers; ++l) {
+    cache.k.push_back(torch::zeros({S, tc.num_kv_heads, L, tc.head_dim}, wopt));
+    cache.v.push_back(torch::zeros({S, tc.num_kv_heads, L, tc.head_dim}, wopt));
+  }
+
+  Lru<ImageEntry> images(static_cast<size_t>(std::max(0, opts_.image_cache)));
+  Lru<PrefixEntry> prefixes(opts_.share_prefix ? static_cast<size_t>(std::max(0, opts_.prefix_cache)) : 0);
+  std::vector<Slot> slots(S);
+  std::deque<size_t> queue;
+  for (size_t i = 0; i < requests.size(); ++i) queue.push_back(i);
+  int64_t finished = 0;
+
+  auto finish = [&](GenResult& r) {
+    ++finished;
+    if (!r.error.empty()) ++st.failed;
+    on_result(r);
+    if (progress) progress(finished, static_cast<int64_t>(requests.size()), st.generated_tokens);
+  };
+
+  // Appends token `t` to slot `s`; returns true if the sequence is done.
+  auto push_token = [&](Slot& s, int64_t t) {
+    const GenRequest& q = requests[s.req];
+    s.result.token_ids.push_back(static_cast<int32_t>(t));
+    ++st.generated_tokens;
+    s.last_token = t;
+    ++s.step;
+    if (t == eos && !opts_.ignore_eos) {
+      s.result.finish_reason = "eos";
+      return true;
+    }
+    if (!q.stop.empty()) {
+      std::string text = tok.decode(s.result.token_ids, true);
+      if (apply_stop(text, q.stop)) {
+        s.result.finish_reason = "stop";
+        return true;
+      }
+    }
+    if (static_cast<int64_t>(s.result.token_ids.size()) >= q.max_new_tokens) {
+      s.result.finish_reason = "length";
+      return true;
+    }
+    return false;
+  };
+
+  auto complete = [&](Slot& s) {
+    const GenRequest& q = requests[s.req];
+    s.result.text = tok.decode(s.result.token_ids, true);
+    if (!q.stop.empty()) apply_stop(s.result.text, q.stop);
+    s.active = false;
+    finish(s.result);
+  };
+
+  // Prefill request `ri` into slot `si`; false if it failed (result already emitted).
+  auto admit = [&](size_t ri, int64_t si) -> bool {
+    const GenRequest& q = requests[ri];
+    Slot& s = slots[si];
+    s = Slot{};
+    s.req = ri;
+    s.result.id = q.id;
+    ++st.requests;
+    if (!prep[ri].error.empty()) {
+      s.result.error = prep[ri].error;
+      finish(s.result);
+      return false;
+    }
+    const double tp = now_s();
+    try {
+      torch::Tensor feats;
+      std::string prefix_key;
+      const auto& ids = prep[ri].ids;
+      int64_t placeholder_pos = -1;
+      if (!q.image.empty()) {
+        ImageEntry* e = images.get(q.image);
+        ImageEntry fresh;
+        if (e) {
+          ++st.image_hits;
+        } else {
+          try {
+            fresh.feats = model->encode_image(runner_.load_image(q.image));
+          } catch (const stic::Error& err) {
+            fresh.error = err.what();
+          }
+          images.put(q.image, fresh);
+          e = &fresh;
+        }
+        if (!e->error.empty()) fail(e->error);
+        feats = e->feats;
+        for (size_t i = 0; i < ids.size(); ++i)
+          if (ids[i] == runner_.placeholder_id()) placeholder_pos = static_cast<int64_t>(i);
+        s.result.num_image_tokens = feats.size(0);
+        if (placeholder_pos >= 0) {
+          prefix_key = q.image + '\x1f';
+          for (int64_t i = 0; i < placeholder_pos; ++i) prefix_key += std::to_string(ids[i]) + ',';
+        }
+      }
+      auto embeds = model->embed_with_image(ids, feats, runner_.placeholder_id());  // (1, T, C)
+      const int64_t T = embeds.size(1);
+      s.result.num_input_tokens = T;
+      st.prompt_tokens += T;
+      if (T + q.max_new_tokens > L)
+        fail("prompt of ", T, " positions + max_new_tokens ", q.max_new_tokens, " exceeds the cache length ", L);
+      int64_t start = 0;
+      const int64_t prefix_len = placeholder_pos >= 0 ? placeholder_pos + feats.size(0) : 0;
+      if (!prefix_key.empty() && prefix_len < T) {
+        if (PrefixEntry* pe = prefixes.get(prefix_key)) {
+          for (int64_t l = 0; l < n_layers; ++l) {
+            cache.k[l].select(0, si).narrow(1, 0, pe->length).copy_(pe->k[l]);
+            cache.v[l].select(0, si).narrow(1, 0, pe->length).copy_(pe->v[l]);
+          }
+          start = pe->length;
+          ++st.prefix_hits;
+        }
+      }
+      cache.slot = si;
+      cache.start = start;
+      auto pos = torch::arange(start, T, i64).unsqueeze(0);
+      auto logits = model->forward_embeds(embeds.narrow(1, start, T - start), pos, &cache, true);  // (1, 1, V)
+      cache.slot = -1;
+      if (!prefix_key.empty() && start == 0 && prefix_len < T && opts_.share_prefix && opts_.prefix_cache > 0) {
+        PrefixEntry pe;
+        pe.length = prefix_len;
+        for (int64_t l = 0; l < n_layers; ++l) {
+          pe.k.push_back(cache.k[l].select(0, si).narrow(1, 0, prefix_len).clone());
+          pe.v.push_back(cache.v[l].select(0, si).narrow(1, 0, prefix_len).clone());
+        }
+        prefixes.put(prefix_key, std::move(pe));
+      }
+      auto row = logits.select(1, 0);  // (1, V)
+      if (q.want_logits) s.result.last_logits = row[0].to(torch::kCPU).clone();
+      s.len = T;
+      s.active = true;
+      auto tok0 = pick_tokens(row, {&q}, {0});
+      st.prefill_seconds += now_s() - tp;
+      if (push_token(s, tok0[0])) {
+        complete(s);
+        return false;
+      }
+      return true;
+    } catch (const stic::Error& e) {
+      cache.slot = -1;
+      st.prefill_seconds += now_s() - tp;
+      s.active = false;
+      s.result = GenResult{};
+      s.result.id = q.id;
+      s.result.error = e.what();
+      finish(s.result);
+      return false;
+    }
+  };
+
+  while (true) {
+    // fill free slots
+    for (int64_t si = 0; si < S && !queue.empty(); ++si) {
+      while (!slots[si].active && !queue.empty()) {
+        size_t ri = queue.front();
+        queue.pop_front();
+        admit(ri, si);
+      }
+    }
+    int64_t active = 0, max_pos = 0;
+    for (auto& s : slots)
+      if (s.active) {
+        ++active;
+        max_pos = std::max(max_pos, s.len);
+      }
+    if (active == 0) break;
+    // one decode step for all slots (idle ones write position 0 of their own row, masked out)
+    const double td = now_s();
+    std::vector<int64_t> tokens(S, 0), wpos(S, 0);
+    for (int64_t i = 0; i < S; ++i)
+      if (slots[i].active) {
+        tokens[i] = slots[i].last_token;
+        wpos[i] = slots[i].len;
+      }
+    auto t_tokens = torch::from_blob(tokens.data(), {S, 1}, torch::kInt64).to(device);
+    auto t_pos = torch::from_blob(wpos.data(), {S}, torch::kInt64).to(device);
+    const int64_t lr = max_pos + 1;
+    auto allowed = torch::arange(lr, i64).unsqueeze(0) <= t_pos.unsqueeze(1);  // (S, Lr)
+    auto mask = torch::zeros({S, 1, 1, lr}, torch::TensorOptions().dtype(dtype).device(device))
+                    .masked_fill(allowed.logical_not().view({S, 1, 1, lr}), -std::numeric_limits<float>::infinity());
+    cache.write_pos = t_pos;
+    cache.attend_len = lr;
+    auto logits = model->forward_embeds(model->embed_tokens(t_tokens), t_pos.unsqueeze(1), &cache, true, mask);
+    std::vector<const GenRequest*> rq(S, nullptr);
+    std::vector<int64_t> steps(S, 0);
+    for (int64_t i = 0; i < S; ++i)
+      if (slots[i].active) {
+        rq[i] = &requests[slots[i].req];
+        steps[i] = slots[i].step;
+      }
+    auto next = pick_tokens(logits.select(1, 0), rq, steps);
+    ++st.decode_steps;
+    for (int64_t i = 0; i < S; ++i) {
+      if (!slots[i].active) continue;
+      slots[i].len += 1;
+      if (push_token(slots[i], next[i])) complete(slots[i]);
+    }
+    st.decode_seconds += now_s() - td;
+  }
+  st.seconds = now_s() - t0;
+  return st;
+}
+
+}  // namespace stic

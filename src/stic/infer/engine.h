@@ -1,0 +1,87 @@
+// stic/infer/engine.h — batched generation with a preallocated KV cache and continuous batching.
+//
+// A fixed number of slots share one static KV cache (S, Hkv, L, D) per layer. Requests wait in
+// a queue; a free slot takes the next request at once (prefill: tokenize, image features —
+// encoded once per image and cached —, prompt KV written into the slot), then every step
+// decodes one token for all slots together. A finished sequence frees its slot immediately.
+// Requests that share an image and the prompt up to the image reuse that prefix's KV instead of
+// recomputing it (STIC asks several questions of one image).
+//
+// Sampling is per request: temperature / top-k / top-p by inverse-CDF with a uniform number
+// derived from (request seed, step) only, so a request's tokens do not depend on which batch or
+// slot it landed in. Greedy = temperature 0.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "stic/infer/runner.h"
+
+namespace stic {
+
+struct GenRequest {
+  std::string id;
+  std::string image;                  // "" = text only
+  std::string prompt;
+  std::string template_name = "auto";
+  int max_new_tokens = 512;
+  float temperature = 0.0f;
+  float top_p = 1.0f;
+  int top_k = 0;                      // 0 = off
+  uint64_t seed = 0;
+  std::vector<std::string> stop;      // stop strings (the text is cut before them)
+  bool want_logits = false;           // keep the last prompt position's logits
+};
+
+struct GenResult {
+  std::string id;
+  std::string error;                  // non-empty: the request failed (text etc. unset)
+  std::string text;
+  std::vector<int32_t> token_ids;     // generated tokens (EOS included when produced)
+  int64_t num_input_tokens = 0;       // decoder positions of the prompt, image features included
+  int64_t num_image_tokens = 0;
+  std::string finish_reason;          // "eos" | "length" | "stop"
+  torch::Tensor last_logits;          // (V) fp32 CPU, when want_logits
+};
+
+struct EngineOptions {
+  int max_batch = 16;          // slots
+  int64_t max_seq_len = 0;     // cache length per slot; 0 = from the requests (upper bound)
+  bool share_prefix = true;    // reuse the KV of (image, prompt prefix) across requests
+  int prefix_cache = 8;        // prefixes kept (LRU)
+  int image_cache = 64;        // encoded images kept (LRU)
+  bool ignore_eos = false;     // benchmarks: always generate max_new_tokens
+};
+
+struct EngineStats {
+  int64_t requests = 0, failed = 0, prompt_tokens = 0, generated_tokens = 0, decode_steps = 0;
+  int64_t prefix_hits = 0, image_hits = 0;
+  double seconds = 0, prefill_seconds = 0, decode_seconds = 0;
+};
+
+// Progress callback: (finished requests, total, generated tokens so far).
+using EngineProgress = std::function<void(int64_t, int64_t, int64_t)>;
+
+class Engine {
+ public:
+  Engine(Runner& runner, EngineOptions opts);
+  // Runs every request; `on_result` is called as each finishes (completion order).
+  EngineStats run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&)>& on_result,
+                  const EngineProgress& progress = {});
+  const EngineOptions& options() const { return opts_; }
+
+ private:
+  Runner& runner_;
+  EngineOptions opts_;
+};
+
+// The uniform number in [0, 1) that request `seed` uses at decode step `step`.
+double sample_uniform(uint64_t seed, uint64_t step);
+// Derives a per-request seed from a run seed and the request id (stable across runs).
+uint64_t request_seed(uint64_t run_seed, const std::string& id);
+
+}  // namespace stic
