@@ -6,7 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "stic/infer/runner.h"
+#include "stic/infer/engine.h"
 #include "stic/io/safetensors.h"
 #include "stic/util/error.h"
 #include "verbs.h"
@@ -30,7 +30,9 @@ int run_chat(const ChatArgs& a) {
   opts.dtype = parse_dtype(a.dtype, opts.device);
   opts.vision_tower = a.vision_tower;
   Runner runner(a.model, opts);
-  ChatRequest req;
+  // the same engine as `stic generate`, with one slot
+  GenRequest req;
+  req.id = "chat";
   req.image = a.image;
   req.prompt = a.prompt;
   req.template_name = a.tmpl;
@@ -38,7 +40,13 @@ int run_chat(const ChatArgs& a) {
   req.temperature = a.temperature;
   req.top_p = a.top_p;
   req.seed = a.seed;
-  ChatResult r = runner.chat(req);
+  req.want_logits = !a.dump_logits.empty();
+  EngineOptions eo;
+  eo.max_batch = 1;
+  Engine engine(runner, eo);
+  GenResult r;
+  engine.run({req}, [&](GenResult& g) { r = g; });
+  if (!r.error.empty()) fail(r.error);
   if (!a.dump_logits.empty()) save_safetensors(a.dump_logits, {{"logits", r.last_logits.contiguous()}});
   if (a.json) {
     nlohmann::json j = {{"text", r.text},

@@ -1,0 +1,161 @@
+// stic generate — JSONL requests in, JSONL results out, through the batched engine.
+//   request: {"id", "image", "prompt"} (+ optional "template", "max_new_tokens", "temperature",
+//            "top_p", "top_k", "seed", "stop")
+//   result:  {"id", "text", "token_ids", "num_input_tokens", "num_image_tokens", "finish_reason"}
+//            or {"id", "error"} for a request that failed (missing/corrupt image, ...)
+// Results are appended and flushed one by one; re-running skips ids already in OUT (a torn
+// last line from a killed run is cut first). A malformed request line is reported with its
+// line number and skipped; the exit code is then 1 after all valid requests are done.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "stic/infer/engine.h"
+#include "stic/util/error.h"
+#include "stic/util/jsonl.h"
+#include "stic/util/progress.h"
+#include "verbs.h"
+
+namespace fs = std::filesystem;
+
+namespace stic::app {
+namespace {
+
+struct GenerateArgs {
+  std::string model, requests, out, image_dir, tmpl = "auto", device = "cpu", dtype = "auto", vision_tower;
+  int batch_size = 16, max_new_tokens = 512, top_k = 0;
+  int64_t max_seq_len = 0;
+  float temperature = 0.0f, top_p = 1.0f;
+  uint64_t seed = 0;
+  std::vector<std::string> stop;
+  bool ignore_eos = false, no_prefix_share = false;
+};
+
+int run_generate(const GenerateArgs& a) {
+  if (!fs::exists(a.requests)) fail(a.requests, ": requests file does not exist");
+  std::set<std::string> done;
+  JsonlWriter writer(a.out, &done);
+  if (writer.repaired_bytes())
+    std::fprintf(stderr, "stic generate: %s: cut a torn last line (%zu bytes) left by an interrupted run\n",
+                 a.out.c_str(), writer.repaired_bytes());
+
+  std::vector<GenRequest> reqs;
+  std::map<std::string, size_t> seen;
+  size_t malformed = 0, skipped_done = 0;
+  auto bad = [&](size_t, const std::string& msg) {
+    ++malformed;
+    std::fprintf(stderr, "stic generate: %s; skipped\n", msg.c_str());
+  };
+  read_jsonl(a.requests, [&](size_t line, const nlohmann::json& j) {
+    auto where = str_cat(a.requests, ":", line, ": ");
+    if (!j.contains("id") || !(j["id"].is_string() || j["id"].is_number_integer()))
+      return bad(line, where + "missing \"id\" (a string or integer)");
+    if (!j.contains("prompt") || !j["prompt"].is_string()) return bad(line, where + "missing \"prompt\" (a string)");
+    if (j.contains("image") && !j["image"].is_null() && !j["image"].is_string())
+      return bad(line, where + "\"image\" must be a string (a path)");
+    GenRequest q;
+    q.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
+    if (seen.count(q.id)) return bad(line, str_cat(where, "duplicate id '", q.id, "' (first on line ", seen[q.id], ")"));
+    seen[q.id] = line;
+    if (done.count(q.id)) {
+      ++skipped_done;
+      return;
+    }
+    q.prompt = j["prompt"];
+    if (j.contains("image") && j["image"].is_string() && !j["image"].get<std::string>().empty()) {
+      std::string img = j["image"];
+      q.image = (!a.image_dir.empty() && fs::path(img).is_relative()) ? (fs::path(a.image_dir) / img).string() : img;
+    }
+    try {
+      q.template_name = j.value("template", a.tmpl);
+      q.max_new_tokens = j.value("max_new_tokens", a.max_new_tokens);
+      q.temperature = j.value("temperature", a.temperature);
+      q.top_p = j.value("top_p", a.top_p);
+      q.top_k = j.value("top_k", a.top_k);
+      q.seed = j.contains("seed") ? j["seed"].get<uint64_t>() : request_seed(a.seed, q.id);
+      q.stop = j.contains("stop") ? j["stop"].get<std::vector<std::string>>() : a.stop;
+    } catch (const std::exception& e) {
+      return bad(line, where + "bad field type (" + std::string(e.what()).substr(0, 100) + ")");
+    }
+    if (q.max_new_tokens < 1) return bad(line, where + "max_new_tokens must be >= 1");
+    reqs.push_back(std::move(q));
+  }, bad);
+
+  std::fprintf(stderr, "stic generate: %zu requests to run, %zu already in %s, %zu malformed lines\n", reqs.size(),
+               skipped_done, a.out.c_str(), malformed);
+  if (!reqs.empty()) {
+    LoadOptions opts;
+    opts.device = parse_device(a.device);
+    opts.dtype = parse_dtype(a.dtype, opts.device);
+    opts.vision_tower = a.vision_tower;
+    Runner runner(a.model, opts);
+    EngineOptions eo;
+    eo.max_batch = a.batch_size;
+    eo.max_seq_len = a.max_seq_len;
+    eo.ignore_eos = a.ignore_eos;
+    eo.share_prefix = !a.no_prefix_share;
+    Engine engine(runner, eo);
+    Progress bar(static_cast<int64_t>(reqs.size()), "generate");
+    int64_t errors = 0;
+    auto st = engine.run(
+        reqs,
+        [&](GenResult& r) {
+          nlohmann::json j;
+          if (!r.error.empty()) {
+            ++errors;
+            j = {{"id", r.id}, {"error", r.error}};
+          } else {
+            j = {{"id", r.id}, {"text", r.text}, {"token_ids", r.token_ids}, {"num_input_tokens", r.num_input_tokens},
+                 {"num_image_tokens", r.num_image_tokens}, {"finish_reason", r.finish_reason}};
+          }
+          writer.write(j);
+        },
+        [&](int64_t finished, int64_t, int64_t tokens) {
+          bar.set(finished);
+          const double el = bar.elapsed_s();
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "%.0f tok/s", el > 0 ? tokens / el : 0.0);
+          bar.set_suffix(buf);
+        });
+    bar.finish();
+    std::fprintf(stderr,
+                 "stic generate: %lld done, %lld failed (error records in %s); %lld prompt + %lld generated tokens "
+                 "in %.1fs (%.1f tok/s generated); prefix reuse %lld, image cache hits %lld\n",
+                 static_cast<long long>(st.requests - errors), static_cast<long long>(errors), a.out.c_str(),
+                 static_cast<long long>(st.prompt_tokens), static_cast<long long>(st.generated_tokens), st.seconds,
+                 st.seconds > 0 ? st.generated_tokens / st.seconds : 0.0, static_cast<long long>(st.prefix_hits),
+                 static_cast<long long>(st.image_hits));
+  }
+  if (malformed) fail(a.requests, ": ", malformed, " malformed request line(s) were skipped (see above)");
+  return 0;
+}
+
+}  // namespace
+
+void register_generate(CLI::App& app) {
+  auto a = std::make_shared<GenerateArgs>();
+  auto* c = app.add_subcommand("generate", "answer a JSONL file of requests with the batched engine (resumable)");
+  c->add_option("--model", a->model, "model folder")->required();
+  c->add_option("--requests", a->requests, "requests JSONL: {\"id\", \"image\", \"prompt\"}")->required();
+  c->add_option("--out", a->out, "results JSONL (appended; re-running resumes by id)")->required();
+  c->add_option("--image-dir", a->image_dir, "folder that relative image paths are read from");
+  c->add_option("--batch-size", a->batch_size, "concurrent sequences (slots)")->check(CLI::PositiveNumber);
+  c->add_option("--template", a->tmpl, "auto|raw|vicuna_v1|llava_v1|mistral_instruct")
+      ->check(CLI::IsMember({"auto", "raw", "vicuna_v1", "llava_v1", "mistral_instruct"}));
+  c->add_option("--max-new-tokens", a->max_new_tokens)->check(CLI::PositiveNumber);
+  c->add_option("--temperature", a->temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
+  c->add_option("--top-p", a->top_p)->check(CLI::Range(0.0, 1.0));
+  c->add_option("--top-k", a->top_k, "0 = off")->check(CLI::NonNegativeNumber);
+  c->add_option("--seed", a->seed, "run seed; each request samples with hash(seed, id) unless it sets \"seed\"");
+  c->add_option("--stop", a->stop, "stop strings");
+  c->add_option("--max-seq-len", a->max_seq_len, "KV cache length per slot (0 = from the requests)");
+  c->add_flag("--ignore-eos", a->ignore_eos, "always generate max_new_tokens (benchmarks)");
+  c->add_flag("--no-prefix-share", a->no_prefix_share, "do not reuse the KV of a shared image prefix");
+  c->add_option("--device", a->device, "cpu|cuda|cuda:N");
+  c->add_option("--dtype", a->dtype, "auto|fp32|bf16|fp16");
+  c->add_option("--vision-tower", a->vision_tower, "CLIP folder for original-layout checkpoints");
+  verb_callbacks()[c] = [a] { return run_generate(*a); };
+}
+
+}  // namespace stic::app
