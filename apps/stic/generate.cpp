@@ -13,6 +13,7 @@
 
 #include "stic/infer/engine.h"
 #include "stic/util/error.h"
+#include "stic/util/fs.h"
 #include "stic/util/jsonl.h"
 #include "stic/util/progress.h"
 #include "verbs.h"
@@ -23,7 +24,7 @@ namespace stic::app {
 namespace {
 
 struct GenerateArgs {
-  std::string model, requests, out, image_dir, tmpl = "auto", device = "cpu", dtype = "auto", vision_tower;
+  std::string model, requests, out, stats, image_dir, tmpl = "auto", device = "cpu", dtype = "auto", vision_tower;
   int batch_size = 16, max_new_tokens = 512, top_k = 0;
   int64_t max_seq_len = 0;
   float temperature = 0.0f, top_p = 1.0f;
@@ -119,6 +120,17 @@ int run_generate(const GenerateArgs& a) {
           bar.set_suffix(buf);
         });
     bar.finish();
+    if (!a.stats.empty()) {
+      nlohmann::json sj = {{"requests", st.requests}, {"failed", st.failed}, {"prompt_tokens", st.prompt_tokens},
+                           {"generated_tokens", st.generated_tokens}, {"decode_steps", st.decode_steps},
+                           {"slot_steps", st.slot_steps}, {"kv_tokens_read", st.kv_tokens_read},
+                           {"prefix_hits", st.prefix_hits}, {"image_hits", st.image_hits}, {"seconds", st.seconds},
+                           {"prefill_seconds", st.prefill_seconds}, {"decode_seconds", st.decode_seconds},
+                           {"batch_size", a.batch_size}};
+      AtomicFile f(a.stats);
+      f.write(sj.dump(1) + "\n");
+      f.commit();
+    }
     std::fprintf(stderr,
                  "stic generate: %lld done, %lld failed (error records in %s); %lld prompt + %lld generated tokens "
                  "in %.1fs (%.1f tok/s generated); prefix reuse %lld, image cache hits %lld\n",
@@ -139,6 +151,7 @@ void register_generate(CLI::App& app) {
   c->add_option("--model", a->model, "model folder")->required();
   c->add_option("--requests", a->requests, "requests JSONL: {\"id\", \"image\", \"prompt\"}")->required();
   c->add_option("--out", a->out, "results JSONL (appended; re-running resumes by id)")->required();
+  c->add_option("--stats", a->stats, "write the engine's counters and timings as JSON (benchmarks)");
   c->add_option("--image-dir", a->image_dir, "folder that relative image paths are read from");
   c->add_option("--batch-size", a->batch_size, "concurrent sequences (slots)")->check(CLI::PositiveNumber);
   c->add_option("--template", a->tmpl, "auto|raw|vicuna_v1|llava_v1|mistral_instruct")

@@ -379,6 +379,8 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
       if (slots[i].active) {
         tokens[i] = slots[i].last_token;
         wpos[i] = slots[i].len;
+        st.kv_tokens_read += slots[i].len + 1;
+        ++st.slot_steps;
       }
     auto t_tokens = torch::from_blob(tokens.data(), {S, 1}, torch::kInt64).to(device);
     auto t_pos = torch::from_blob(wpos.data(), {S}, torch::kInt64).to(device);

@@ -60,6 +60,8 @@ struct EngineOptions {
 struct EngineStats {
   int64_t requests = 0, failed = 0, prompt_tokens = 0, generated_tokens = 0, decode_steps = 0;
   int64_t prefix_hits = 0, image_hits = 0;
+  int64_t kv_tokens_read = 0;     // sum over decode steps of the active slots' lengths (for the bandwidth bound)
+  int64_t slot_steps = 0;         // sum over decode steps of active slots (tokens decoded in steps)
   double seconds = 0, prefill_seconds = 0, decode_seconds = 0;
 };
 
