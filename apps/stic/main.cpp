@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "stic 0.1.0");
   stic::app::register_chat(app);
+  stic::app::register_generate(app);
+  stic::app::register_world(app);
+  stic::app::register_train_sft(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,9 @@ namespace stic::app {
 std::map<CLI::App*, std::function<int()>>& verb_callbacks();
 
 void register_chat(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_world(CLI::App& app);  // world, world-score
+void register_train_sft(CLI::App& app);
 // Runs the callback of the chosen subcommand; returns the exit code.
 int run_selected(CLI::App& app);
 

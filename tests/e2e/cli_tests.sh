@@ -105,5 +105,48 @@ expect_fail "fp16 on CPU" "fp16 needs a CUDA device" \
 "$STIC" chat --model $FIX/next_mistral --image $IMG/truncated.jpg --prompt hi --dump-logits "$T/none.safetensors" 2>/dev/null
 [ ! -e "$T/none.safetensors" ] && [ -z "$(ls "$T" | grep none)" ] && ok "failed run writes no logits file" || bad "partial output left"
 
+# 5. the built-in world (stic world --preset world-smoke): built in seconds, loadable, resumable
+start=$(date +%s%N)
+"$STIC" world --out "$T/world" --preset world-smoke --quiet >"$T/out" 2>"$T/err"; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ $rc -eq 0 ] && [ -f "$T/world/world.json" ] && [ -f "$T/world/model/model.safetensors" ]; then
+  ok "world --preset world-smoke (${ms} ms)"
+else bad "world --preset world-smoke (rc=$rc: $(cat "$T/err"))"; fi
+"$STIC" chat --model "$T/world/model" --image "$T/world/images/eval/eval_000000.png" --prompt "Describe the image."   --max-new-tokens 4 --json >"$T/out" 2>"$T/err" && grep -q '"num_image_tokens":36' "$T/out"   && ok "chat on the world's random-init model" || bad "chat on the world model ($(cat "$T/err"))"
+rm "$T/world/images/base/base_000005.png"
+"$STIC" world --out "$T/world" --preset world-smoke --quiet >/dev/null 2>"$T/err"   && grep -q "(1 rendered, 95 already there)" "$T/err" && ok "world resumes: only the missing image is redone" \
+  || bad "world resume ($(cat "$T/err"))"
+expect_fail "unknown world preset" "unknown world preset 'world-huge' \(valid presets: world-smoke, world-tiny, world-small\)" \
+  "$STIC" world --out "$T/world2" --preset world-huge
+expect_fail "folder holds another world" "holds a different world \(preset world-smoke, seed 0" \
+  "$STIC" world --out "$T/world" --preset world-smoke --seed 5
+python3 - "$T/world" >"$T/perfect.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1] + "/gt/eval_answers.jsonl"):
+    a = json.loads(line); print(json.dumps({"id": a["id"], "text": a["answer"]}))
+PY
+"$STIC" world-score --world "$T/world" --predictions "$T/perfect.jsonl" --out "$T/scores" >"$T/out" 2>"$T/err" \
+  && grep -q "^| 100.0 | 100.0 | 0.0 | 0.0 |" "$T/out" && [ -f "$T/scores/per_item.jsonl" ] \
+  && ok "world-score: ground truth scores 100%" || bad "world-score ($(cat "$T/err") $(head -5 "$T/out"))"
+
+# 6. train-sft: LoRA SFT on the tiny checkpoint; stop + --resume; PEFT files; bad input
+SFT=(train-sft --model $FIX/llava_llama --data tests/fixtures/peft/sft_data.json --image-dir $IMG
+     --output-dir "$T/sft" --max-steps 3 --lora-r 4 --lora-alpha 8 --lr 1e-3 --save-every 1 --no-progress)
+"$STIC" "${SFT[@]}" --stop-after 2 >"$T/out" 2>"$T/err" && "$STIC" "${SFT[@]}" --resume >"$T/out" 2>"$T/err" \
+  && [ -f "$T/sft/adapter_model.safetensors" ] && [ -f "$T/sft/adapter_config.json" ] \
+  && [ "$(cat "$T/sft/latest")" = "checkpoint-3" ] \
+  && python3 -c "import json,sys; s=[json.loads(l)['step'] for l in open(sys.argv[1])]; assert s==[1,2,3], s" "$T/sft/metrics.jsonl" \
+  && ok "train-sft: stop at 2, resume to 3, adapter + metrics.jsonl" || bad "train-sft resume ($(cat "$T/err"))"
+expect_fail "train-sft refuses to overwrite an earlier run" "holds checkpoints of an earlier run; pass --resume" \
+  "$STIC" "${SFT[@]}"
+printf '[{"id":"x","conversations":[{"from":"human","value":"<image>\\nhi"},{"from":"gpt","value":"yo"}]},
+ {"id":"y","conversations":[{"from":"human","value":"hi"},{"from":"gpt","value":"hello"}]}]' >"$T/bad.json"
+"$STIC" train-sft --model $FIX/llava_llama --data "$T/bad.json" --output-dir "$T/sft2" --max-steps 1 --lora-r 2 \
+  --no-progress >"$T/out" 2>"$T/err" && grep -q "record 0 (id x): the text has <image> but the record has no \"image\" field" "$T/err" \
+  && grep -q "skipped 1 (image_without_file 1)" "$T/err" && [ "$(wc -l <"$T/sft2/errors.jsonl")" -eq 1 ] \
+  && ok "train-sft skips a bad record, counts it and goes on" || bad "train-sft bad record ($(cat "$T/err"))"
+expect_fail "train-sft: missing data file" "nonexist.json: cannot open" \
+  "$STIC" train-sft --model $FIX/llava_llama --data "$T/nonexist.json" --output-dir "$T/sft3"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

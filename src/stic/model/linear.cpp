@@ -31,10 +31,10 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   return y;
 }
 
-void LinearImpl::attach_lora(int64_t r, double alpha, double dropout, bool rslora) {
+void LinearImpl::attach_lora(int64_t r, double alpha, double dropout, bool rslora, torch::ScalarType dtype) {
   if (r <= 0) fail("LoRA rank must be positive, got ", r);
   if (lora_A) detach_lora();
-  auto opts = torch::TensorOptions().dtype(weight.scalar_type()).device(weight.device());
+  auto opts = torch::TensorOptions().dtype(dtype).device(weight.device());
   lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in_features, r).bias(false)));
   lora_B = register_module("lora_B", torch::nn::Linear(torch::nn::LinearOptions(r, out_features).bias(false)));
   torch::NoGradGuard ng;

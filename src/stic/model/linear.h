@@ -18,8 +18,11 @@ struct LinearImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   // Attaches a fresh adapter: A ~ kaiming_uniform(a = sqrt(5)) (PEFT's init), B = 0, so the
-  // layer's output is unchanged until B trains. dtype/device follow the base weight.
-  void attach_lora(int64_t r, double alpha, double dropout, bool rslora = false);
+  // layer's output is unchanged until B trains. The device follows the base weight; the dtype
+  // is fp32 by default whatever the base dtype (PEFT's autocast_adapter_dtype): the adapter is
+  // then its own fp32 master copy in bf16 training.
+  void attach_lora(int64_t r, double alpha, double dropout, bool rslora = false,
+                   torch::ScalarType dtype = torch::kFloat32);
   void detach_lora();
   // Folds scaling * B A into W and removes the adapter.
   void merge_lora();

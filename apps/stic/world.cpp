@@ -1,0 +1,88 @@
+// stic world — the built-in synthetic world (scenes, text, eval sets, tokenizer, a random-init
+// tiny LLaVA in the llava-hf layout); stic world-score — its ground-truth metrics.
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "stic/io/safetensors.h"
+#include "stic/model/config.h"
+#include "stic/model/init.h"
+#include "stic/model/llava.h"
+#include "stic/util/error.h"
+#include "stic/util/fs.h"
+#include "stic/world/metrics.h"
+#include "stic/world/world.h"
+#include "verbs.h"
+
+namespace stic::app {
+namespace {
+
+struct WorldArgs {
+  std::string out, preset = "world-tiny";
+  uint64_t seed = 0;
+  int threads = 0;
+  bool quiet = false;
+};
+
+int run_world(const WorldArgs& a) {
+  world::WorldOptions o;
+  o.out = a.out;
+  o.preset = a.preset;
+  o.seed = a.seed;
+  o.progress = !a.quiet;
+  o.threads = a.threads;
+  const auto s = world::build_world(o);
+  const std::string weights = s.model_dir + "/model.safetensors";
+  bool wrote_weights = false;
+  if (!file_exists(weights) || s.tokenizer_trained) {
+    // random init (HF conventions), seeded by the world's seed: same seed, same bytes
+    LlavaConfig cfg = load_llava_config(s.model_dir);
+    Llava model = make_initialized_llava(cfg, 0.02, a.seed, torch::kCPU, torch::kFloat32);
+    std::map<std::string, torch::Tensor> tensors;
+    for (auto& p : model->named_parameters()) tensors[p.key()] = p.value().detach().contiguous();
+    save_safetensors(weights, tensors, {{"format", "pt"}});
+    wrote_weights = true;
+  }
+  std::fprintf(stderr, "world: %s (%s, seed %llu): %d images (%d rendered, %d already there)%s%s in %.1fs\n",
+               s.out.c_str(), a.preset.c_str(), static_cast<unsigned long long>(a.seed), s.images_total,
+               s.images_rendered, s.images_skipped, s.tokenizer_trained ? ", tokenizer trained" : "",
+               wrote_weights ? ", model initialised" : "", s.seconds);
+  std::printf("%s\n", s.model_dir.c_str());
+  return 0;
+}
+
+struct ScoreArgs {
+  std::string world, predictions, out;
+};
+
+int run_world_score(const ScoreArgs& a) {
+  world::ScoreOptions o;
+  o.out_dir = a.out;
+  const auto w = world::score_world(a.world, a.predictions, o);
+  std::printf("%s", w.markdown().c_str());
+  return 0;
+}
+
+}  // namespace
+
+void register_world(CLI::App& app) {
+  auto a = std::make_shared<WorldArgs>();
+  auto* c = app.add_subcommand("world", "build the built-in synthetic world (images, text, eval sets, tiny model)");
+  c->add_option("--out", a->out, "output folder (re-running completes a half-written world)")->required();
+  c->add_option("--preset", a->preset, "world-smoke | world-tiny | world-small (default world-tiny)");
+  c->add_option("--seed", a->seed, "world seed (same seed, same bytes)");
+  c->add_option("--threads", a->threads, "rendering threads (default: one per core; the bytes do not depend on it)")
+      ->check(CLI::NonNegativeNumber);
+  c->add_flag("--quiet", a->quiet, "no progress bar");
+  verb_callbacks()[c] = [a] { return run_world(*a); };
+
+  auto s = std::make_shared<ScoreArgs>();
+  auto* sc = app.add_subcommand("world-score", "score predictions on the world's eval requests against ground truth");
+  sc->add_option("--world", s->world, "world folder (from stic world)")->required();
+  sc->add_option("--predictions", s->predictions, "JSONL {\"id\", \"text\"} (stic generate's output)")->required();
+  sc->add_option("--out", s->out, "folder for per_item.jsonl, summary.json, summary.md");
+  verb_callbacks()[sc] = [s] { return run_world_score(*s); };
+}
+
+}  // namespace stic::app

@@ -1,0 +1,401 @@
+// SFT data, label masking, batching and loss. See sft.h.
+#include "stic/train/sft.h"
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <tuple>
+
+#include "stic/image/image.h"
+#include "stic/util/error.h"
+#include "stic/util/fs.h"
+
+namespace stic {
+
+namespace {
+// The text a token stands for: "▁" -> " ", byte pieces "<0xNN>" -> that byte.
+std::string token_text(const Tokenizer& tok, int32_t id) {
+  std::string p = tok.id_to_piece(id);
+  if (p.size() == 6 && p.compare(0, 3, "<0x") == 0 && p[5] == '>') {
+    return std::string(1, static_cast<char>(std::stoi(p.substr(3, 2), nullptr, 16)));
+  }
+  std::string out;
+  static const std::string kSpace = "\xE2\x96\x81";
+  for (size_t i = 0; i < p.size();) {
+    if (p.compare(i, 3, kSpace) == 0) {
+      out += ' ';
+      i += 3;
+    } else {
+      out += p[i++];
+    }
+  }
+  return out;
+}
+}  // namespace
+
+EncodedChat encode_chat(const Tokenizer& tok, TemplateKind kind, const std::vector<Turn>& turns,
+                        const std::string& system) {
+  RenderedChat rc = render_chat(kind, turns, system);
+  const std::string& text = rc.text;
+  auto ids32 = tok.encode(text, /*add_bos=*/true);
+  EncodedChat out;
+  out.ids.assign(ids32.begin(), ids32.end());
+  out.labels.assign(ids32.size(), kIgnoreIndex);
+  // Align every token with its first byte in `text`.
+  size_t pos = 0;
+  std::set<int32_t> added;
+  for (auto& a : tok.added_tokens()) added.insert(a.id);
+  for (size_t i = 0; i < ids32.size(); ++i) {
+    const int32_t id = ids32[i];
+    if (i == 0 && id == tok.bos_id() && text.compare(0, 3, "<s>") != 0) continue;  // the BOS we added
+    const std::string t = token_text(tok, id);
+    size_t start;
+    if (text.compare(pos, t.size(), t) == 0) {
+      start = pos;
+      pos += t.size();
+    } else if (!t.empty() && t[0] == ' ' && text.compare(pos, t.size() - 1, t, 1, std::string::npos) == 0) {
+      start = pos;  // the tokenizer's dummy prefix "▁": not in the text
+      pos += t.size() - 1;
+    } else {
+      size_t q = pos;  // an added token with lstrip eats whitespace before it
+      while (q < text.size() && (text[q] == ' ' || text[q] == '\n')) ++q;
+      if (added.count(id) && text.compare(q, t.size(), t) == 0) {
+        start = q;
+        pos = q + t.size();
+      } else {
+        fail("label mask: cannot align token ", i, " (id ", id, ", '", t, "') with the text at byte ", pos,
+             "; the tokenizer changes the text (normalisation), which stic's span masking does not support");
+      }
+    }
+    for (auto& [b, e] : rc.answer_spans)
+      if (start >= b && start < e) out.labels[i] = id;
+  }
+  return out;
+}
+
+std::vector<SftRecord> read_llava_records(const std::string& path,
+                                          std::vector<std::tuple<int64_t, std::string, std::string>>* bad) {
+  const std::string body = read_text_file(path);
+  std::vector<nlohmann::json> items;
+  std::vector<int64_t> lines;
+  size_t first = body.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && body[first] == '[') {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(body);
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, ": not valid JSON (expected a list of LLaVA records): ", e.what());
+    }
+    for (auto& x : j) items.push_back(x);
+  } else {
+    std::istringstream in(body);
+    std::string line;
+    int64_t ln = 0;
+    while (std::getline(in, line)) {
+      ++ln;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      try {
+        items.push_back(nlohmann::json::parse(line));
+      } catch (const nlohmann::json::exception& e) {
+        if (bad) bad->emplace_back(static_cast<int64_t>(items.size()), "", str_cat("line ", ln, ": not valid JSON: ", e.what()));
+        items.push_back(nlohmann::json());
+      }
+    }
+  }
+  std::vector<SftRecord> out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& j = items[i];
+    if (j.is_null()) continue;  // reported above
+    SftRecord r;
+    r.record = static_cast<int64_t>(i);
+    auto report = [&](const std::string& why) {
+      if (bad) bad->emplace_back(r.record, r.id, why);
+    };
+    if (!j.is_object()) { report("bad_record: expected a JSON object"); continue; }
+    if (j.contains("id")) r.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
+    if (j.contains("image") && j["image"].is_string()) r.image = j["image"].get<std::string>();
+    if (!j.contains("conversations") || !j["conversations"].is_array()) {
+      report("bad_record: no \"conversations\" list");
+      continue;
+    }
+    bool ok = true;
+    for (auto& c : j["conversations"]) {
+      if (!c.is_object() || !c.contains("from") || !c.contains("value") || !c["value"].is_string()) {
+        ok = false;
+        break;
+      }
+      std::string from = c["from"].is_string() ? c["from"].get<std::string>() : "";
+      std::string role = (from == "human" || from == "user") ? "user" : (from == "gpt" || from == "assistant") ? "assistant" : "";
+      if (role.empty()) continue;  // e.g. system turns: not part of LLaVA's conversations
+      r.turns.push_back(Turn{role, c["value"].get<std::string>()});
+    }
+    if (!ok) { report("bad_record: a conversation turn lacks \"from\"/\"value\""); continue; }
+    // LLaVA: a conversation that starts with the assistant drops that turn.
+    if (!r.turns.empty() && r.turns[0].role == "assistant") r.turns.erase(r.turns.begin());
+    if (!r.turns.empty() && r.turns.back().role == "user") r.turns.pop_back();
+    bool alternates = true;
+    for (size_t t = 0; t < r.turns.size(); ++t)
+      if (r.turns[t].role != (t % 2 == 0 ? "user" : "assistant")) alternates = false;
+    if (!alternates) { report("bad_turns: turns do not alternate human, gpt, ..."); continue; }
+    if (r.turns.empty()) { report("no_assistant_turn: the conversation has no gpt answer to train on"); continue; }
+    bool empty_answer = false;
+    for (size_t t = 1; t < r.turns.size(); t += 2)
+      if (r.turns[t].content.empty()) empty_answer = true;
+    if (empty_answer) { report("no_assistant_turn: a gpt answer is empty"); continue; }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+namespace {
+size_t count_markers(const std::string& s) {
+  size_t n = 0;
+  for (size_t p = s.find("<image>"); p != std::string::npos; p = s.find("<image>", p + 7)) ++n;
+  return n;
+}
+std::string strip(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  const size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+std::string reason_key(const std::string& why) { return why.substr(0, why.find(':')); }
+}  // namespace
+
+void SftTask::skip(int64_t record, const std::string& id, const std::string& reason, const std::string& message) {
+  if (!reported_.insert(record).second) return;
+  ++counts_[reason];
+  if (messages_ < opts_.max_messages) {
+    std::fprintf(stderr, "stic: skipping %s\n", message.c_str());
+    if (++messages_ == opts_.max_messages) std::fprintf(stderr, "stic: (further skipped records go to errors.jsonl only)\n");
+  }
+  if (!opts_.errors_path.empty()) {
+    if (std::FILE* f = std::fopen(opts_.errors_path.c_str(), "a")) {
+      nlohmann::json j = {{"record", record}, {"id", id}, {"reason", reason}, {"message", message}};
+      std::fprintf(f, "%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::fclose(f);
+    }
+  }
+}
+
+SftTask::SftTask(Runner& runner, const std::string& data_path, const SftOptions& opts)
+    : runner_(runner), opts_(opts), data_path_(data_path) {
+  const std::string tname = opts.template_name == "auto" ? runner.config().default_template : opts.template_name;
+  kind_ = template_from_name(tname.empty() ? "vicuna_v1" : tname);
+  if (kind_ == TemplateKind::Raw) fail("train-sft: --template raw has no answer markers; use a chat template");
+  // records already reported by an earlier (interrupted) run of the same output
+  if (!opts_.errors_path.empty() && file_exists(opts_.errors_path)) {
+    std::istringstream in(read_text_file(opts_.errors_path));
+    std::string line;
+    while (std::getline(in, line)) {
+      try {
+        auto j = nlohmann::json::parse(line);
+        const int64_t rec = j.value("record", int64_t{-1});
+        if (reported_.insert(rec).second) ++counts_[j.value("reason", std::string("unknown"))];
+      } catch (...) {
+      }
+    }
+  }
+  std::vector<std::tuple<int64_t, std::string, std::string>> bad;
+  auto records = read_llava_records(data_path, &bad);
+  for (auto& [rec, id, why] : bad) skip(rec, id, reason_key(why),
+         data_path + ": record " + std::to_string(rec) + (id.empty() ? "" : " (id " + id + ")") + ": " +
+             why.substr(why.find(':') + 2));
+  const Tokenizer& tok = runner.tokenizer();
+  for (auto& r : records) {
+    const std::string where = data_path + ": record " + std::to_string(r.record) + (r.id.empty() ? "" : " (id " + r.id + ")");
+    size_t markers = 0;
+    for (auto& t : r.turns) markers += count_markers(t.content);
+    SftExample ex;
+    ex.record = r.record;
+    ex.id = r.id;
+    if (r.image.empty()) {
+      if (markers > 0) {
+        skip(r.record, r.id, "image_without_file", where + ": the text has <image> but the record has no \"image\" field");
+        continue;
+      }
+    } else {
+      if (markers > 1) {
+        skip(r.record, r.id, "multiple_images", where + ": " + std::to_string(markers) + " <image> markers; expected one");
+        continue;
+      }
+      ex.image = opts.image_dir.empty() || r.image[0] == '/' ? r.image : opts.image_dir + "/" + r.image;
+      if (!file_exists(ex.image)) {
+        skip(r.record, r.id, "image_missing", where + ": image file " + ex.image + " does not exist");
+        continue;
+      }
+      // LLaVA's preprocess_multimodal: the marker goes first in its turn, "<image>\n" + rest.
+      bool placed = false;
+      for (size_t t = 0; t < r.turns.size(); t += 2) {
+        auto& c = r.turns[t].content;
+        if (count_markers(c)) {
+          std::string rest = c;
+          rest.erase(rest.find("<image>"), 7);
+          c = "<image>\n" + strip(rest);
+          placed = true;
+        }
+      }
+      if (!placed) r.turns[0].content = "<image>\n" + r.turns[0].content;
+    }
+    try {
+      ex.chat = encode_chat(tok, kind_, r.turns);
+    } catch (const Error& e) {
+      skip(r.record, r.id, "bad_turns", where + ": " + e.what());
+      continue;
+    }
+    // the tokenizer's <image> id -> the model's placeholder (same for llava-hf checkpoints)
+    const int32_t image_tok = tok.token_to_id("<image>");
+    for (auto& x : ex.chat.ids)
+      if (x == image_tok) x = runner.placeholder_id();
+    examples_.push_back(std::move(ex));
+  }
+}
+
+std::vector<int64_t> SftTask::lengths() const {
+  const auto& cfg = runner_.config();
+  const int64_t img = runner_.config().aspect == ImageAspect::Anyres
+                          ? const_cast<Runner&>(runner_).model()->num_image_tokens(cfg.crop_h, cfg.crop_w)
+                          : const_cast<Runner&>(runner_).model()->num_image_tokens(cfg.crop_h, cfg.crop_w);
+  std::vector<int64_t> out;
+  for (auto& e : examples_) out.push_back(static_cast<int64_t>(e.chat.ids.size()) + (e.image.empty() ? 0 : img - 1));
+  return out;
+}
+
+SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<int64_t, ImageInput>* images) {
+  auto& model = runner_.model();
+  const int64_t ph = runner_.placeholder_id();
+  bool vision_trains = false;
+  for (auto& p : model->multi_modal_projector->parameters()) vision_trains |= p.requires_grad();
+  for (auto& p : model->vision_tower->parameters()) vision_trains |= p.requires_grad();
+  if (model->image_newline.defined()) vision_trains |= model->image_newline.requires_grad();
+  std::vector<torch::Tensor> embeds, labels;
+  SftBatch b;
+  for (int64_t i : idx) {
+    if (bad_examples_.count(i)) continue;
+    const SftExample& ex = examples_.at(static_cast<size_t>(i));
+    const std::string where =
+        data_path_ + ": record " + std::to_string(ex.record) + (ex.id.empty() ? "" : " (id " + ex.id + ")");
+    torch::Tensor feats;
+    if (!ex.image.empty()) {
+      ImageInput im;
+      if (images && images->count(i)) {
+        im = images->at(i);
+      } else {
+        try {
+          im = runner_.load_image(ex.image);
+        } catch (const Error& e) {
+          bad_examples_.insert(i);
+          skip(ex.record, ex.id, "image_corrupt", where + ": " + e.what());
+          continue;
+        }
+      }
+      if (vision_trains) {
+        feats = model->encode_image(im);
+      } else {
+        torch::NoGradGuard ng;
+        feats = model->encode_image(im);
+      }
+    }
+    std::vector<int64_t> ids = ex.chat.ids, lab = ex.chat.labels;
+    const int64_t nimg = feats.defined() ? feats.size(0) : 0;
+    const int64_t total = static_cast<int64_t>(ids.size()) + (nimg > 0 ? nimg - 1 : 0);
+    if (total > opts_.max_length) {
+      const int64_t cut = total - opts_.max_length;
+      size_t img_pos = ids.size();
+      for (size_t k = 0; k < ids.size(); ++k)
+        if (ids[k] == ph) img_pos = k;
+      const int64_t keep = static_cast<int64_t>(ids.size()) - cut;
+      bool any_label = false;
+      for (int64_t k = 0; k < keep && k >= 0; ++k) any_label |= lab[static_cast<size_t>(k)] != kIgnoreIndex;
+      if (keep <= 0 || (img_pos < ids.size() && static_cast<int64_t>(img_pos) >= keep) || !any_label) {
+        bad_examples_.insert(i);
+        skip(ex.record, ex.id, "too_long",
+             where + ": " + std::to_string(total) + " positions (image " + std::to_string(nimg) +
+                 ") exceed --max-length " + std::to_string(opts_.max_length) + " before any answer token");
+        continue;
+      }
+      ids.resize(static_cast<size_t>(keep));
+      lab.resize(static_cast<size_t>(keep));
+      if (truncated_.insert(i).second) {
+        ++counts_["truncated_records"];
+        counts_["truncated_tokens"] += cut;
+      }
+    }
+    auto e = model->embed_with_image(ids, feats, ph)[0];  // (T, C)
+    std::vector<int64_t> full;
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if (ids[k] == ph && nimg > 0) full.insert(full.end(), static_cast<size_t>(nimg), kIgnoreIndex);
+      else full.push_back(lab[k]);
+    }
+    embeds.push_back(e);
+    labels.push_back(torch::tensor(full, torch::kInt64));
+    b.used.push_back(i);
+    b.tokens += e.size(0);
+  }
+  if (embeds.empty()) return b;
+  int64_t tmax = 0;
+  for (auto& e : embeds) tmax = std::max(tmax, e.size(0));
+  const auto dev = embeds[0].device();
+  for (size_t k = 0; k < embeds.size(); ++k) {
+    const int64_t pad = tmax - embeds[k].size(0);
+    if (pad > 0) {
+      embeds[k] = torch::cat({embeds[k], torch::zeros({pad, embeds[k].size(1)}, embeds[k].options())}, 0);
+      labels[k] = torch::cat({labels[k], torch::full({pad}, kIgnoreIndex, torch::kInt64)}, 0);
+    }
+  }
+  b.embeds = torch::stack(embeds, 0);
+  b.labels = torch::stack(labels, 0).to(dev);
+  return b;
+}
+
+torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels) {
+  const int64_t v = logits.size(-1);
+  auto l = logits.narrow(1, 0, logits.size(1) - 1).reshape({-1, v}).to(torch::kFloat32);
+  auto y = labels.narrow(1, 1, labels.size(1) - 1).reshape({-1});
+  return torch::nn::functional::cross_entropy(
+      l, y, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kMean));
+}
+
+torch::Tensor SftTask::loss(const SftBatch& b) {
+  auto& model = runner_.model();
+  const int64_t bsz = b.embeds.size(0), t = b.embeds.size(1);
+  auto pos = torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(b.embeds.device()))
+                 .unsqueeze(0)
+                 .expand({bsz, t});
+  // No mask: causal attention; right padding never reaches a real position.
+  auto logits = model->forward_embeds(b.embeds, pos, nullptr, false);
+  return causal_lm_loss(logits, b.labels);
+}
+
+MicroBatchResult SftTask::micro(const std::vector<int64_t>& idx) {
+  MicroBatchResult r;
+  SftBatch b = build_batch(idx);
+  r.tokens = b.tokens;
+  r.examples = static_cast<int64_t>(b.used.size());
+  if (b.used.empty()) return r;
+  // a batch whose labels were all cut has nothing to learn
+  if ((b.labels != kIgnoreIndex).sum().item<int64_t>() == 0) return r;
+  r.loss = loss(b);
+  int64_t labels = (b.labels.narrow(1, 1, b.labels.size(1) - 1) != kIgnoreIndex).sum().item<int64_t>();
+  r.metrics["label_tokens"] = static_cast<double>(labels);
+  return r;
+}
+
+std::string SftTask::summary() const {
+  int64_t skipped = 0;
+  std::string parts;
+  for (auto& [k, v] : counts_) {
+    if (k == "truncated_records" || k == "truncated_tokens") continue;
+    skipped += v;
+    parts += (parts.empty() ? "" : ", ") + k + " " + std::to_string(v);
+  }
+  auto get = [&](const char* k) {
+    auto it = counts_.find(k);
+    return it == counts_.end() ? int64_t{0} : it->second;
+  };
+  return str_cat(examples_.size(), " usable records; skipped ", skipped, parts.empty() ? "" : " (" + parts + ")",
+                 "; truncated ", get("truncated_records"), " records (", get("truncated_tokens"), " tokens cut)");
+}
+
+}  // namespace stic

@@ -1,0 +1,121 @@
+// stic/train/sft.h — supervised fine-tuning on LLaVA conversation data (stage 2 of STIC).
+//
+// Data: a JSON list (LLaVA's format) or JSONL of
+//   {"id", "image"?, "conversations": [{"from": "human"|"gpt", "value"}, ...]}
+// ("user"/"assistant" are accepted as roles). As LLaVA's preprocess does, a leading "gpt" turn
+// and a trailing "human" turn are dropped; with an image, the "<image>" marker is moved to the
+// front of the first human turn ("<image>\n" + rest, stripped), or added there when absent.
+//
+// Labels (loss on assistant tokens only): the conversation is rendered with the chat template
+// (text/template.h) and tokenized as one text, exactly the ids the model sees; a token is a
+// label when its first byte lies in an assistant answer's span: the separator before the answer
+// (SentencePiece attaches it as "▁"), the answer, and its end-of-turn "</s>" (with
+// mistral_instruct's " " before it). Everything else — system text, user turns, role tags,
+// BOS, the image — is masked (-100). For LLaMA-style (legacy) tokenizers this is the mask
+// LLaVA's preprocess_v1 / preprocess_llama_2 compute by length arithmetic; LLaVA's arithmetic
+// assumes `len(tokenizer(instruction)) - 2` tokens per instruction, which is off by one for
+// non-legacy tokenizers (its own "-1" patch only covers some vocabularies; a mismatch there
+// masks the whole sample). stic masks by byte spans, so it is exact for both (docs/training.md).
+//
+// Bad records are skipped, counted and reported (never fatal): no assistant turn, "<image>"
+// with no image field, an image file that is missing or does not decode, more than one
+// "<image>", a conversation that does not alternate. Over-long samples are truncated at the
+// end (answer tokens go first, never the image); one whose answers would all be cut is skipped.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "stic/infer/runner.h"
+#include "stic/text/template.h"
+#include "stic/train/trainer.h"
+
+namespace stic {
+
+struct EncodedChat {
+  std::vector<int64_t> ids;     // token ids; the image (if any) is one placeholder id
+  std::vector<int64_t> labels;  // = ids where trained, -100 elsewhere
+};
+constexpr int64_t kIgnoreIndex = -100;
+
+// Renders `turns` (user, assistant, ..., assistant) with the template, tokenizes with BOS, and
+// masks everything but the answers. Throws stic::Error when the tokens cannot be aligned with
+// the text (a tokenizer that normalises the text).
+EncodedChat encode_chat(const Tokenizer& tok, TemplateKind kind, const std::vector<Turn>& turns,
+                        const std::string& system = "");
+
+struct SftOptions {
+  std::string template_name = "auto";
+  std::string image_dir;           // image paths are relative to it
+  int64_t max_length = 2048;       // decoder positions, image features included
+  std::string errors_path;         // errors.jsonl of skipped records ("" = none)
+  int max_messages = 20;           // per-record messages on stderr before going quiet
+};
+
+struct SftExample {
+  int64_t record = 0;      // index in the data file (0-based)
+  std::string id;
+  std::string image;       // full path, "" = text only
+  EncodedChat chat;
+};
+
+// Parsed LLaVA records -> (id, image field, turns). Exposed for tests; the SftTask uses it.
+struct SftRecord {
+  int64_t record = 0;
+  std::string id, image;
+  std::vector<Turn> turns;
+};
+// Reads the file; per-record problems go to `bad` as (record, id, reason) and the record is
+// left out. A file that is not JSON/JSONL at all is a stic::Error.
+std::vector<SftRecord> read_llava_records(const std::string& path,
+                                          std::vector<std::tuple<int64_t, std::string, std::string>>* bad);
+
+struct SftBatch {
+  torch::Tensor embeds;      // (B, T, C), right-padded with zeros
+  torch::Tensor labels;      // (B, T) int64, -100 on masked and padded positions
+  std::vector<int64_t> used; // example indices that made it into the batch
+  int64_t tokens = 0;        // real (unpadded) positions
+};
+
+class SftTask {
+ public:
+  SftTask(Runner& runner, const std::string& data_path, const SftOptions& opts);
+
+  const std::vector<SftExample>& examples() const { return examples_; }
+  std::vector<int64_t> lengths() const;  // for length grouping: text tokens + image tokens estimate
+  // Builds a batch (images decoded and encoded, truncation applied). `images` overrides the
+  // decoded image of an example (tests feed HF's pixel values). Bad examples are skipped.
+  SftBatch build_batch(const std::vector<int64_t>& idx, const std::map<int64_t, ImageInput>* images = nullptr);
+  // Mean next-token cross-entropy over the label positions of the batch (HF's loss).
+  torch::Tensor loss(const SftBatch& b);
+  MicroBatchResult micro(const std::vector<int64_t>& idx);
+
+  // Summary: counts by reason ("no_assistant_turn", "image_without_file", "image_missing",
+  // "image_corrupt", "multiple_images", "bad_turns", "too_long", "truncated_records"),
+  // plus "truncated_tokens".
+  const std::map<std::string, int64_t>& counts() const { return counts_; }
+  std::string summary() const;
+
+ private:
+  void skip(int64_t record, const std::string& id, const std::string& reason, const std::string& message);
+  Runner& runner_;
+  SftOptions opts_;
+  std::string data_path_;
+  TemplateKind kind_;
+  std::vector<SftExample> examples_;
+  std::map<std::string, int64_t> counts_;
+  std::set<int64_t> reported_;         // records already counted/logged
+  std::set<int64_t> bad_examples_;     // example indices skipped at batch time
+  std::set<int64_t> truncated_;        // example indices counted as truncated
+  int messages_ = 0;
+};
+
+// Shifted causal-LM cross-entropy: logits (B, T, V), labels (B, T); mean over labels != -100.
+torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels);
+
+}  // namespace stic

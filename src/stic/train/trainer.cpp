@@ -1,0 +1,458 @@
+// The trainer loop, AdamW, schedules and checkpoints. See trainer.h and optim.h.
+#include "stic/train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "stic/io/safetensors.h"
+#include "stic/util/error.h"
+#include "stic/util/fs.h"
+
+namespace stic {
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------- AdamW
+
+AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions opts)
+    : params_(std::move(params)), o_(opts) {
+  torch::NoGradGuard ng;
+  for (auto& [n, p] : params_) {
+    master_.push_back(p.scalar_type() == torch::kFloat32 ? torch::Tensor() : p.detach().to(torch::kFloat32).clone());
+    m_.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat32)));
+    v_.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat32)));
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& [n, p] : params_)
+    if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
+}
+
+void AdamW::step(double lr) {
+  torch::NoGradGuard ng;
+  ++t_;
+  const double bc1 = 1.0 - std::pow(o_.beta1, static_cast<double>(t_));
+  const double bc2 = 1.0 - std::pow(o_.beta2, static_cast<double>(t_));
+  const double step_size = lr / bc1;
+  const double bc2_sqrt = std::sqrt(bc2);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i].second;
+    if (!p.grad().defined()) continue;
+    auto g = p.grad().to(torch::kFloat32);
+    torch::Tensor w = master_[i].defined() ? master_[i] : p;
+    if (o_.weight_decay != 0.0) w.mul_(1.0 - lr * o_.weight_decay);
+    m_[i].mul_(o_.beta1).add_(g, 1.0 - o_.beta1);
+    v_[i].mul_(o_.beta2).addcmul_(g, g, 1.0 - o_.beta2);
+    auto denom = (v_[i].sqrt() / bc2_sqrt).add_(o_.eps);
+    w.addcdiv_(m_[i], denom, -step_size);
+    if (master_[i].defined()) p.copy_(master_[i]);
+  }
+}
+
+std::map<std::string, torch::Tensor> AdamW::state() const {
+  std::map<std::string, torch::Tensor> s;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto& n = params_[i].first;
+    s["exp_avg/" + n] = m_[i].detach().to(torch::kCPU).contiguous();
+    s["exp_avg_sq/" + n] = v_[i].detach().to(torch::kCPU).contiguous();
+    if (master_[i].defined()) s["master/" + n] = master_[i].detach().to(torch::kCPU).contiguous();
+  }
+  s["optimizer_step"] = torch::tensor({t_}, torch::kInt64);
+  return s;
+}
+
+void AdamW::load_state(const std::map<std::string, torch::Tensor>& s, const std::string& where) {
+  torch::NoGradGuard ng;
+  auto get = [&](const std::string& k) -> const torch::Tensor& {
+    auto it = s.find(k);
+    if (it == s.end()) fail(where, ": optimizer state lacks '", k, "' (was the run started with other trainable parameters?)");
+    return it->second;
+  };
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto& n = params_[i].first;
+    auto& m = get("exp_avg/" + n);
+    if (m.sizes() != m_[i].sizes()) fail(where, ": optimizer state for '", n, "' has shape ", m.sizes(), ", expected ", m_[i].sizes());
+    m_[i].copy_(m);
+    v_[i].copy_(get("exp_avg_sq/" + n));
+    if (master_[i].defined()) master_[i].copy_(get("master/" + n));
+  }
+  t_ = get("optimizer_step").item<int64_t>();
+}
+
+double clip_grad_norm(const std::vector<std::pair<std::string, torch::Tensor>>& params, double max_norm) {
+  torch::NoGradGuard ng;
+  torch::Tensor total;
+  for (auto& [n, p] : params) {
+    if (!p.grad().defined()) continue;
+    auto sq = p.grad().to(torch::kFloat32).pow(2).sum().to(torch::kFloat64);
+    total = total.defined() ? total + sq : sq;
+  }
+  if (!total.defined()) return 0.0;
+  const double norm = std::sqrt(total.item<double>());
+  if (max_norm > 0 && std::isfinite(norm)) {
+    const double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0)
+      for (auto& [n, p] : params)
+        if (p.grad().defined()) p.grad().mul_(coef);
+  }
+  return norm;
+}
+
+Schedule schedule_from_name(const std::string& name) {
+  if (name == "constant") return Schedule::Constant;
+  if (name == "linear") return Schedule::Linear;
+  if (name == "cosine") return Schedule::Cosine;
+  fail("unknown lr schedule '", name, "'; expected constant, linear or cosine");
+}
+
+double lr_multiplier(Schedule s, int64_t step, int64_t warmup, int64_t total) {
+  if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
+  switch (s) {
+    case Schedule::Constant: return 1.0;
+    case Schedule::Linear:
+      return std::max(0.0, static_cast<double>(total - step) / static_cast<double>(std::max<int64_t>(1, total - warmup)));
+    case Schedule::Cosine: {
+      const double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+      return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * 0.5 * 2.0 * progress)));
+    }
+  }
+  return 1.0;
+}
+
+int64_t warmup_steps_from_ratio(double ratio, int64_t total) {
+  return static_cast<int64_t>(std::ceil(static_cast<double>(total) * ratio));
+}
+
+// ---------------------------------------------------------------- RNG
+
+std::map<std::string, torch::Tensor> rng_state() {
+  std::map<std::string, torch::Tensor> s;
+  s["rng/cpu"] = at::detail::getDefaultCPUGenerator().get_state();
+  if (torch::cuda::is_available()) {
+    for (int64_t d = 0; d < static_cast<int64_t>(torch::cuda::device_count()); ++d)
+      s["rng/cuda" + std::to_string(d)] =
+          at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(d))).get_state();
+  }
+  return s;
+}
+
+void set_rng_state(const std::map<std::string, torch::Tensor>& s) {
+  auto it = s.find("rng/cpu");
+  if (it != s.end()) {
+    auto g = at::detail::getDefaultCPUGenerator();
+    g.set_state(it->second);
+  }
+  if (torch::cuda::is_available()) {
+    for (int64_t d = 0; d < static_cast<int64_t>(torch::cuda::device_count()); ++d) {
+      auto c = s.find("rng/cuda" + std::to_string(d));
+      if (c == s.end()) continue;
+      auto g = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(d)));
+      g.set_state(c->second);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- trainer
+
+namespace {
+std::string fmt_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const long t = static_cast<long>(s + 0.5);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
+  else std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+void fsync_dir(const std::string& dir) {
+  // Best effort: make the rename durable.
+  if (FILE* f = std::fopen(dir.c_str(), "r")) {
+    ::fsync(fileno(f));
+    std::fclose(f);
+  }
+}
+}  // namespace
+
+Trainer::Trainer(TrainConfig cfg, std::vector<std::pair<std::string, torch::Tensor>> params,
+                 std::vector<int64_t> lengths, MicroFn micro, SaveFn save)
+    : cfg_(std::move(cfg)),
+      params_(std::move(params)),
+      lengths_(std::move(lengths)),
+      micro_(std::move(micro)),
+      save_(std::move(save)),
+      opt_(params_, cfg_.adam) {
+  if (params_.empty()) fail("training: no trainable parameters");
+  if (lengths_.empty()) fail("training: the data set is empty (no usable records)");
+  if (cfg_.batch_size < 1 || cfg_.grad_accum < 1) fail("training: batch size and grad accumulation must be >= 1");
+  const int64_t n = static_cast<int64_t>(lengths_.size());
+  batches_per_epoch_ = (n + cfg_.batch_size - 1) / cfg_.batch_size;
+  const int64_t steps_per_epoch = std::max<int64_t>(1, batches_per_epoch_ / cfg_.grad_accum);
+  total_steps_ = cfg_.max_steps > 0 ? cfg_.max_steps
+                                    : static_cast<int64_t>(std::ceil(cfg_.epochs * static_cast<double>(steps_per_epoch)));
+  if (total_steps_ < 1) fail("training: the run has no steps (epochs ", cfg_.epochs, ", max_steps ", cfg_.max_steps, ")");
+  warmup_ = cfg_.warmup_steps >= 0 ? cfg_.warmup_steps : warmup_steps_from_ratio(cfg_.warmup_ratio, total_steps_);
+  schedule_from_name(cfg_.schedule);
+}
+
+std::vector<int64_t> Trainer::epoch_order(int64_t epoch) const {
+  const int64_t n = static_cast<int64_t>(lengths_.size());
+  std::vector<int64_t> idx(n);
+  for (int64_t i = 0; i < n; ++i) idx[i] = i;
+  // Fisher-Yates with a 64-bit Mersenne twister: the same order on every platform.
+  std::mt19937_64 rng(cfg_.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+  for (int64_t i = n - 1; i > 0; --i) {
+    const int64_t j = static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1));
+    std::swap(idx[i], idx[j]);
+  }
+  if (cfg_.group_by_length) {
+    const int64_t mega = 50LL * cfg_.batch_size;
+    for (int64_t b = 0; b < n; b += mega) {
+      const int64_t e = std::min(n, b + mega);
+      std::stable_sort(idx.begin() + b, idx.begin() + e,
+                       [&](int64_t x, int64_t y) { return lengths_[x] > lengths_[y]; });
+    }
+  }
+  return idx;
+}
+
+std::vector<int64_t> Trainer::micro_batch(int64_t micro) {
+  const int64_t epoch = micro / batches_per_epoch_, pos = micro % batches_per_epoch_;
+  if (epoch != cached_epoch_) {
+    cached_order_ = epoch_order(epoch);
+    cached_epoch_ = epoch;
+  }
+  const int64_t n = static_cast<int64_t>(cached_order_.size());
+  const int64_t b = pos * cfg_.batch_size, e = std::min(n, b + cfg_.batch_size);
+  return std::vector<int64_t>(cached_order_.begin() + b, cached_order_.begin() + e);
+}
+
+void Trainer::save_checkpoint(int64_t step, int64_t micro, double loss) {
+  if (cfg_.output_dir.empty()) return;
+  const std::string name = "checkpoint-" + std::to_string(step);
+  const std::string final_dir = cfg_.output_dir + "/" + name;
+  const std::string tmp = final_dir + ".tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) fail(tmp, ": cannot create checkpoint folder: ", ec.message());
+  if (save_) save_(tmp);
+  std::map<std::string, torch::Tensor> st = opt_.state();
+  for (auto& [n, p] : params_) st["param/" + n] = p.detach().to(torch::kCPU).contiguous();
+  for (auto& [k, v] : rng_state()) st[k] = v;
+  save_safetensors(tmp + "/trainer_state.safetensors", st);
+  nlohmann::json j = {{"step", step},           {"micro_batches", micro}, {"total_steps", total_steps_},
+                      {"loss", loss},           {"counters", counters_},  {"fingerprint", fingerprint_},
+                      {"batch_size", cfg_.batch_size}, {"grad_accum", cfg_.grad_accum}, {"seed", cfg_.seed},
+                      {"lr", cfg_.lr},          {"schedule", cfg_.schedule}, {"warmup_steps", warmup_},
+                      {"examples", lengths_.size()}};
+  {
+    AtomicFile f(tmp + "/trainer_state.json");
+    f.write(j.dump(1) + "\n");
+    f.commit();
+  }
+  fs::remove_all(final_dir, ec);
+  fs::rename(tmp, final_dir, ec);
+  if (ec) fail(final_dir, ": cannot move the finished checkpoint into place: ", ec.message());
+  fsync_dir(cfg_.output_dir);
+  {
+    AtomicFile f(cfg_.output_dir + "/latest");
+    f.write(name + "\n");
+    f.commit();
+  }
+  last_checkpoint_ = final_dir;
+  // keep the newest `keep_checkpoints`
+  std::vector<std::pair<int64_t, std::string>> all;
+  for (auto& e : fs::directory_iterator(cfg_.output_dir, ec)) {
+    const std::string fn = e.path().filename().string();
+    if (e.is_directory() && fn.rfind("checkpoint-", 0) == 0 && fn.find(".tmp") == std::string::npos) {
+      try {
+        all.emplace_back(std::stoll(fn.substr(11)), e.path().string());
+      } catch (...) {
+      }
+    }
+  }
+  std::sort(all.begin(), all.end());
+  const int keep = std::max(1, cfg_.keep_checkpoints);
+  for (size_t i = 0; i + keep < all.size(); ++i)
+    if (all[i].first != step) fs::remove_all(all[i].second, ec);
+}
+
+void Trainer::load_checkpoint(int64_t* step, int64_t* micro) {
+  const std::string latest = cfg_.output_dir + "/latest";
+  if (!file_exists(latest)) fail(cfg_.output_dir, ": --resume: no checkpoint to resume from (", latest, " is missing)");
+  std::string name = read_text_file(latest);
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  const std::string dir = cfg_.output_dir + "/" + name;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text_file(dir + "/trainer_state.json"));
+  } catch (const nlohmann::json::exception& e) {
+    fail(dir, "/trainer_state.json: not valid JSON: ", e.what());
+  }
+  auto check = [&](const char* key, const nlohmann::json& now) {
+    if (j.contains(key) && j[key] != now)
+      fail(dir, ": --resume: the checkpoint was made with ", key, " = ", j[key].dump(), ", this run has ", now.dump(),
+           " (resume needs the same settings)");
+  };
+  check("batch_size", cfg_.batch_size);
+  check("grad_accum", cfg_.grad_accum);
+  check("seed", cfg_.seed);
+  check("examples", lengths_.size());
+  check("total_steps", total_steps_);
+  check("fingerprint", fingerprint_);
+  SafetensorsFile f(dir + "/trainer_state.safetensors");
+  std::map<std::string, torch::Tensor> st;
+  for (auto& [k, e] : f.entries()) st[k] = f.get(k);
+  torch::NoGradGuard ng;
+  for (auto& [n, p] : params_) {
+    auto it = st.find("param/" + n);
+    if (it == st.end()) fail(dir, ": checkpoint lacks trainable parameter '", n, "'");
+    if (it->second.sizes() != p.sizes()) fail(dir, ": parameter '", n, "' has shape ", it->second.sizes(), ", expected ", p.sizes());
+    p.copy_(it->second);
+  }
+  opt_.load_state(st, dir);
+  set_rng_state(st);
+  *step = j.value("step", int64_t{0});
+  *micro = j.value("micro_batches", int64_t{0});
+  if (j.contains("counters")) counters_ = j["counters"].get<std::map<std::string, int64_t>>();
+  last_checkpoint_ = dir;
+  // metrics.jsonl: drop records of steps after the checkpoint (the interrupted run's tail)
+  const std::string mpath = cfg_.output_dir + "/metrics.jsonl";
+  if (file_exists(mpath)) {
+    std::istringstream in(read_text_file(mpath));
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      try {
+        if (nlohmann::json::parse(line).value("step", int64_t{0}) > *step) continue;
+      } catch (...) {
+        continue;  // a torn last line
+      }
+      kept += line + "\n";
+    }
+    AtomicFile mf(mpath);
+    mf.write(kept);
+    mf.commit();
+  }
+}
+
+TrainResult Trainer::run() {
+  const Schedule sched = schedule_from_name(cfg_.schedule);
+  int64_t step = 0, micro = 0;
+  if (!cfg_.output_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(cfg_.output_dir, ec);
+    if (ec) fail(cfg_.output_dir, ": cannot create the output folder: ", ec.message());
+  }
+  if (cfg_.resume) {
+    load_checkpoint(&step, &micro);
+    std::fprintf(stderr, "stic: resuming from %s (step %lld of %lld)\n", last_checkpoint_.c_str(),
+                 static_cast<long long>(step), static_cast<long long>(total_steps_));
+  } else if (!cfg_.output_dir.empty() && file_exists(cfg_.output_dir + "/latest")) {
+    fail(cfg_.output_dir, ": holds checkpoints of an earlier run; pass --resume to continue it or choose another "
+         "--output-dir");
+  }
+  std::FILE* metrics = nullptr;
+  if (!cfg_.output_dir.empty()) {
+    metrics = std::fopen((cfg_.output_dir + "/metrics.jsonl").c_str(), "a");
+    if (!metrics) fail(cfg_.output_dir, "/metrics.jsonl: cannot open for appending");
+  }
+  const bool tty = isatty(fileno(stderr));
+  TrainResult res;
+  res.total_steps = total_steps_;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t step0 = step;
+  double tokens_window = 0, time_window_start = 0;
+  int64_t& tokens_total = counters_["tokens_seen"];  // saved with checkpoints
+  auto now_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  try {
+    while (step < total_steps_) {
+      opt_.zero_grad();
+      double loss_sum = 0;
+      int used = 0;
+      int64_t tokens = 0;
+      std::map<std::string, double> msum;
+      for (int a = 0; a < cfg_.grad_accum; ++a, ++micro) {
+        MicroBatchResult r = micro_(micro_batch(micro));
+        tokens += r.tokens;
+        if (!r.loss.defined()) continue;
+        const double lv = r.loss.item<double>();
+        if (!std::isfinite(lv))
+          fail("non-finite loss (", lv, ") at step ", step + 1, " (micro-batch ", micro, "); the run stopped before "
+               "applying it", last_checkpoint_.empty() ? std::string(" (no checkpoint was written yet)")
+                                                       : "; the last good checkpoint is " + last_checkpoint_);
+        (r.loss / static_cast<double>(cfg_.grad_accum)).backward();
+        loss_sum += lv;
+        ++used;
+        for (auto& [k, v] : r.metrics) msum[k] += v;
+      }
+      const double gnorm = clip_grad_norm(params_, cfg_.max_grad_norm);
+      if (!std::isfinite(gnorm))
+        fail("non-finite gradient norm (", gnorm, ") at step ", step + 1, "; the run stopped before applying it",
+             last_checkpoint_.empty() ? std::string(" (no checkpoint was written yet)")
+                                      : "; the last good checkpoint is " + last_checkpoint_);
+      const double lr = cfg_.lr * lr_multiplier(sched, step, warmup_, total_steps_);
+      if (used > 0) opt_.step(lr);
+      ++step;
+      tokens_total += tokens;
+      tokens_window += static_cast<double>(tokens);
+      const double loss = used > 0 ? loss_sum / used : std::nan("");
+      res.last_loss = loss;
+      if (hook_) hook_(step, msum);
+      if (metrics && (step % std::max<int64_t>(1, cfg_.log_every) == 0 || step == total_steps_)) {
+        const double t = now_s();
+        nlohmann::json j = {{"step", step}, {"loss", used > 0 ? nlohmann::json(loss) : nlohmann::json(nullptr)},
+                            {"lr", lr}, {"grad_norm", gnorm}, {"tokens", tokens_total},
+                            {"epoch", static_cast<double>(micro) / static_cast<double>(batches_per_epoch_)}};
+        for (auto& [k, v] : msum) j[k] = used > 0 ? v / used : v;
+        const double dt = t - time_window_start;
+        if (dt > 0) {
+          j["tokens_per_s"] = tokens_window / dt;
+          if (cfg_.peak_tflops > 0 && cfg_.flops_per_token > 0)
+            j["mfu"] = tokens_window / dt * cfg_.flops_per_token / (cfg_.peak_tflops * 1e12);
+        }
+        std::fprintf(metrics, "%s\n", j.dump().c_str());
+        std::fflush(metrics);
+      }
+      if (cfg_.progress && (tty || step % std::max<int64_t>(1, cfg_.log_every) == 0 || step == total_steps_)) {
+        const double t = now_s();
+        const double rate = (step - step0) / std::max(1e-9, t);
+        const double eta = (total_steps_ - step) / std::max(1e-9, rate);
+        std::fprintf(stderr, "%strain %lld/%lld  loss %.4f  lr %.3g  %.0f tok/s  ETA %s%s", tty ? "\r\033[K" : "",
+                     static_cast<long long>(step), static_cast<long long>(total_steps_), loss, lr,
+                     tokens_window / std::max(1e-9, t - time_window_start), fmt_duration(eta).c_str(),
+                     tty && step != total_steps_ ? "" : "\n");
+        std::fflush(stderr);
+      }
+      if (step % std::max<int64_t>(1, cfg_.log_every) == 0) {
+        tokens_window = 0;
+        time_window_start = now_s();
+      }
+      const bool stop_now = cfg_.stop_after > 0 && step >= cfg_.stop_after && step < total_steps_;
+      if (step == total_steps_ || stop_now || (cfg_.save_every > 0 && step % cfg_.save_every == 0))
+        save_checkpoint(step, micro, loss);
+      if (stop_now) {
+        res.stopped_early = true;
+        break;
+      }
+    }
+  } catch (...) {
+    if (metrics) std::fclose(metrics);
+    opt_.zero_grad();
+    throw;
+  }
+  if (metrics) std::fclose(metrics);
+  res.steps = step;
+  res.last_checkpoint = last_checkpoint_;
+  return res;
+}
+
+}  // namespace stic

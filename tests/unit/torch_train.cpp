@@ -1,0 +1,420 @@
+// Training: label masks (hand-derived, LLaVA's rules), SFT loss vs HF, AdamW/schedules,
+// exact resume, bad input, non-finite loss.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "stic/infer/runner.h"
+#include "stic/io/safetensors.h"
+#include "stic/model/lora.h"
+#include "stic/train/sft.h"
+#include "stic/train/trainer.h"
+#include "stic/util/error.h"
+#include "stic/util/fs.h"
+
+namespace {
+namespace fs = std::filesystem;
+#define kParity (std::string(STIC_SOURCE_DIR) + "/tests/fixtures/parity")
+#define kPeft (std::string(STIC_SOURCE_DIR) + "/tests/fixtures/peft")
+#define kImages (std::string(STIC_SOURCE_DIR) + "/tests/fixtures/images")
+
+std::string tmpdir(const std::string& tag) {
+  auto d = fs::temp_directory_path() / ("stic_train_" + tag + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+stic::Runner& runner(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<stic::Runner>> cache;
+  auto& r = cache[name];
+  if (!r) r = std::make_unique<stic::Runner>(kParity + "/" + name, stic::LoadOptions{});
+  return *r;
+}
+
+// ---------------------------------------------------------------- label masks
+// LLaVA's preprocess_v1 / preprocess_llama_2 rule, written out independently of stic's span
+// masking: split the rendered text on "</s>" into rounds; each round's instruction is
+// round.split(sep)[0] + sep (sep = " ASSISTANT: " or "[/INST] "); cur = 1 (BOS masked);
+// per round: mask [cur, cur + len(tok(instr)) - 2), cur += len(tok(round)); mask [cur:].
+// (len - 2: BOS, and the lone "▁" the instruction's trailing space tokenizes to; the round's
+// BOS stands in for its "</s>".) Valid for legacy tokenizers, where text after "</s>" is
+// tokenized as if it stood alone.
+std::vector<int64_t> llava_rule(const stic::Tokenizer& tok, const std::string& text, const std::string& sep,
+                                const std::vector<int64_t>& ids) {
+  std::vector<int64_t> lab = ids;
+  size_t cur = 1;
+  lab[0] = -100;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find("</s>", start);
+    std::string rou = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    start = end == std::string::npos ? text.size() : end + 4;
+    if (rou.empty()) break;
+    size_t p = rou.find(sep);
+    if (p == std::string::npos) break;
+    const std::string instr = rou.substr(0, p) + sep;
+    const size_t il = tok.encode(instr, true).size() - 2, rl = tok.encode(rou, true).size();
+    for (size_t k = cur; k < cur + il && k < lab.size(); ++k) lab[k] = -100;
+    cur += rl;
+  }
+  for (size_t k = cur; k < lab.size(); ++k) lab[k] = -100;
+  return lab;
+}
+
+std::vector<stic::Turn> sample_turns() {
+  return {{"user", "<image>\nWhat is shown in this image?"}, {"assistant", "A large building with a red roof."},
+          {"user", "What color is the sky?"}, {"assistant", "The sky is blue and clear."},
+          {"user", "Anything else?"}, {"assistant", "No."}};
+}
+
+void check_mask(stic::TemplateKind kind, const std::string& sep, const std::string& before_answer, bool legacy) {
+  stic::Tokenizer tok = runner("llava_llama").tokenizer();
+  tok.set_legacy(legacy);
+  auto turns = sample_turns();
+  auto enc = stic::encode_chat(tok, kind, turns);
+  auto rc = stic::render_chat(kind, turns);
+  // Hand-checkable structure: exactly 3 runs of labels; each run decodes to the answer and its
+  // end of turn; the token before each run is the end of the assistant tag; BOS/system masked.
+  std::vector<std::pair<size_t, size_t>> runs;
+  for (size_t i = 0; i < enc.labels.size(); ++i) {
+    if (enc.labels[i] == -100) continue;
+    EXPECT_EQ(enc.labels[i], enc.ids[i]);
+    if (runs.empty() || runs.back().second != i) runs.emplace_back(i, i + 1);
+    else runs.back().second = i + 1;
+  }
+  ASSERT_EQ(runs.size(), 3u);
+  const std::vector<std::string> answers{"A large building with a red roof.", "The sky is blue and clear.", "No."};
+  for (size_t r = 0; r < 3; ++r) {
+    std::vector<int32_t> span(enc.ids.begin() + runs[r].first, enc.ids.begin() + runs[r].second);
+    std::string s = tok.decode(span, /*skip_special=*/false);
+    // the separator space before the answer belongs to its first token ("▁A")
+    const std::string want = " " + answers[r] + (kind == stic::TemplateKind::MistralInstruct ? " </s>" : "</s>");
+    EXPECT_EQ(s, want) << "run " << r;
+    std::string prev = tok.decode({static_cast<int32_t>(enc.ids[runs[r].first - 1])}, false);
+    EXPECT_EQ(prev.back(), before_answer.back()) << "token before answer " << r << ": '" << prev << "'";
+  }
+  if (legacy) {
+    // LLaVA's own arithmetic gives the same mask
+    EXPECT_EQ(enc.labels, llava_rule(tok, rc.text, sep, enc.ids));
+  }
+}
+
+TEST(LabelMask, VicunaV1MultiTurnLegacy) { check_mask(stic::TemplateKind::VicunaV1, " ASSISTANT: ", ":", true); }
+TEST(LabelMask, VicunaV1MultiTurnNonLegacy) { check_mask(stic::TemplateKind::VicunaV1, " ASSISTANT: ", ":", false); }
+TEST(LabelMask, MistralInstructMultiTurnLegacy) {
+  check_mask(stic::TemplateKind::MistralInstruct, "[/INST] ", "]", true);
+}
+TEST(LabelMask, MistralInstructMultiTurnNonLegacy) {
+  check_mask(stic::TemplateKind::MistralInstruct, "[/INST] ", "]", false);
+}
+
+// A literal, hand-written case: "USER: hi ASSISTANT: ok</s>" with the llava_llama tokenizer.
+TEST(LabelMask, HandWrittenTinyCase) {
+  const auto& tok = runner("llava_llama").tokenizer();
+  auto enc = stic::encode_chat(tok, stic::TemplateKind::Raw, {{"user", "Q: hi A:"}, {"assistant", " ok"}});
+  // raw: "Q: hi A: ok</s>" -> labels exactly on the tokens of " ok" and "</s>"
+  auto ok = tok.encode_piece(" ok", false);
+  std::vector<int64_t> expect(enc.ids.size(), -100);
+  const size_t n = ok.size() + 1;
+  for (size_t i = enc.ids.size() - n; i < enc.ids.size(); ++i) expect[i] = enc.ids[i];
+  EXPECT_EQ(enc.labels, expect);
+  EXPECT_EQ(enc.ids.back(), tok.eos_id());
+}
+
+// ---------------------------------------------------------------- SFT loss == HF
+class SftVsHf : public ::testing::TestWithParam<std::string> {};
+TEST_P(SftVsHf, IdsLabelsAndLoss) {
+  const std::string name = GetParam();
+  auto& r = runner(name);
+  auto man = nlohmann::json::parse(stic::read_text_file(kPeft + "/manifest.json"));
+  const auto& info = man["sft"][name];
+  stic::SftOptions so;
+  so.template_name = info["template"];
+  so.image_dir = kImages;
+  stic::SftTask task(r, kPeft + "/sft_data.json", so);
+  ASSERT_EQ(task.examples().size(), 2u);
+  stic::SafetensorsFile f(kPeft + "/sft_" + name + ".safetensors");
+  // ids and labels per sample (HF's, image collapsed to one placeholder)
+  for (size_t i = 0; i < 2; ++i) {
+    auto ids = info["samples"][i]["ids"].get<std::vector<int64_t>>();
+    auto labels = info["samples"][i]["labels"].get<std::vector<int64_t>>();
+    auto ours = task.examples()[i].chat;
+    for (auto& x : ours.ids)
+      if (x == r.placeholder_id()) x = 1000;
+    EXPECT_EQ(ours.ids, ids) << "sample " << i;
+    EXPECT_EQ(ours.labels, labels) << "sample " << i;
+  }
+  const double hf = f.get("loss").item<double>();
+  torch::NoGradGuard ng;
+  // with HF's pixel values: the loss must agree to fp32 rounding
+  std::map<int64_t, stic::ImageInput> imgs;
+  for (int64_t i = 0; i < 2; ++i) {
+    stic::ImageInput im;
+    im.pixels = f.get("pixel_values_" + std::to_string(i));
+    const std::string sk = "image_sizes_" + std::to_string(i);
+    if (f.has(sk)) {
+      im.orig_h = static_cast<int>(f.get(sk)[0][0].item<int64_t>());
+      im.orig_w = static_cast<int>(f.get(sk)[0][1].item<int64_t>());
+    }
+    imgs[i] = im;
+  }
+  auto b = task.build_batch({0, 1}, &imgs);
+  ASSERT_EQ(b.used.size(), 2u);
+  auto hf_labels = f.get("labels");
+  ASSERT_EQ(b.labels.sizes(), hf_labels.sizes());
+  EXPECT_TRUE(torch::equal(b.labels, hf_labels));
+  const double ours = task.loss(b).item<double>();
+  std::printf("[ sft ] %s: loss stic %.7f HF %.7f (rel %.2g)\n", name.c_str(), ours, hf, std::abs(ours - hf) / hf);
+  EXPECT_LT(std::abs(ours - hf) / hf, 1e-5);
+  // our own image pipeline: pixels within one level of HF's
+  auto b2 = task.build_batch({0, 1});
+  EXPECT_LT(std::abs(task.loss(b2).item<double>() - hf) / hf, 1e-3);
+}
+INSTANTIATE_TEST_SUITE_P(HF, SftVsHf, ::testing::Values("llava_llama", "next_mistral"));
+
+// ---------------------------------------------------------------- optimizer and schedules
+TEST(Optim, SchedulesMatchHfFormulas) {
+  using stic::Schedule;
+  EXPECT_EQ(stic::warmup_steps_from_ratio(0.03, 760), 23);  // ceil(22.8)
+  EXPECT_DOUBLE_EQ(stic::lr_multiplier(Schedule::Cosine, 0, 2, 10), 0.0);
+  EXPECT_DOUBLE_EQ(stic::lr_multiplier(Schedule::Cosine, 1, 2, 10), 0.5);
+  EXPECT_DOUBLE_EQ(stic::lr_multiplier(Schedule::Cosine, 2, 2, 10), 1.0);
+  EXPECT_NEAR(stic::lr_multiplier(Schedule::Cosine, 6, 2, 10), 0.5, 1e-12);
+  EXPECT_NEAR(stic::lr_multiplier(Schedule::Cosine, 4, 2, 10), 0.5 * (1 + std::cos(M_PI * 0.25)), 1e-12);
+  EXPECT_NEAR(stic::lr_multiplier(Schedule::Linear, 6, 2, 10), 0.5, 1e-12);
+  EXPECT_DOUBLE_EQ(stic::lr_multiplier(Schedule::Constant, 9, 2, 10), 1.0);
+}
+
+TEST(Optim, AdamWMatchesClosedFormAndKeepsFp32Master) {
+  // two steps by hand (torch.optim.AdamW arithmetic), fp32 and bf16 (master) parameters
+  for (auto dt : {torch::kFloat32, torch::kBFloat16}) {
+    auto p = torch::tensor({1.0f, -2.0f}).to(dt).set_requires_grad(true);
+    stic::AdamWOptions o;
+    o.weight_decay = 0.1;
+    stic::AdamW opt({{"p", p}}, o);
+    double w[2] = {1.0, -2.0}, m[2] = {0, 0}, v[2] = {0, 0};
+    const double g[2][2] = {{0.5, -1.0}, {0.25, 2.0}}, lr = 0.01;
+    for (int t = 1; t <= 2; ++t) {
+      p.mutable_grad() = torch::tensor({static_cast<float>(g[t - 1][0]), static_cast<float>(g[t - 1][1])}).to(dt);
+      opt.step(lr);
+      for (int i = 0; i < 2; ++i) {
+        w[i] *= 1 - lr * o.weight_decay;
+        m[i] = 0.9 * m[i] + 0.1 * g[t - 1][i];
+        v[i] = 0.999 * v[i] + 0.001 * g[t - 1][i] * g[t - 1][i];
+        w[i] -= lr / (1 - std::pow(0.9, t)) * m[i] / (std::sqrt(v[i]) / std::sqrt(1 - std::pow(0.999, t)) + 1e-8);
+      }
+    }
+    auto st = opt.state();
+    auto master = dt == torch::kFloat32 ? p.detach() : st.at("master/p");
+    EXPECT_EQ(master.scalar_type(), torch::kFloat32);
+    EXPECT_NEAR(master[0].item<double>(), w[0], 1e-6);
+    EXPECT_NEAR(master[1].item<double>(), w[1], 1e-6);
+    if (dt == torch::kBFloat16) {
+      EXPECT_TRUE(torch::equal(p.detach(), master.to(torch::kBFloat16)));
+    }
+  }
+}
+
+TEST(Optim, ClipGradNorm) {
+  auto a = torch::zeros({2}).set_requires_grad(true), b = torch::zeros({1}).set_requires_grad(true);
+  a.mutable_grad() = torch::tensor({3.0f, 0.0f});
+  b.mutable_grad() = torch::tensor({4.0f});
+  EXPECT_NEAR(stic::clip_grad_norm({{"a", a}, {"b", b}}, 1.0), 5.0, 1e-9);
+  EXPECT_NEAR(a.grad()[0].item<double>(), 3.0 / (5.0 + 1e-6), 1e-6);
+}
+
+// ---------------------------------------------------------------- trainer on the tiny model
+std::string write_data(const std::string& dir, int copies) {
+  auto recs = nlohmann::json::parse(stic::read_text_file(kPeft + "/sft_data.json"));
+  nlohmann::json out = nlohmann::json::array();
+  for (int c = 0; c < copies; ++c)
+    for (auto r : recs) {
+      r["id"] = r["id"].get<std::string>() + std::to_string(c);
+      out.push_back(r);
+    }
+  const std::string p = dir + "/data.json";
+  std::ofstream(p) << out.dump();
+  return p;
+}
+
+struct Run {
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  stic::TrainResult result;
+};
+
+// Trains LoRA (dropout on: the RNG state matters) on llava_llama with a fresh model each time.
+Run train(const std::string& out, const std::string& data, int64_t stop_after, bool resume) {
+  stic::Runner r(kParity + "/llava_llama", stic::LoadOptions{});
+  stic::LoraConfig lc;
+  lc.r = 4;
+  lc.alpha = 8;
+  lc.dropout = 0.1;
+  torch::manual_seed(5);  // LoRA A init
+  stic::apply_lora(r.model(), lc);
+  auto params = stic::set_trainable(r.model(), lc, false);
+  r.model()->train();
+  stic::SftOptions so;
+  so.template_name = "vicuna_v1";
+  so.image_dir = kImages;
+  stic::SftTask task(r, data, so);
+  stic::TrainConfig tc;
+  tc.output_dir = out;
+  tc.lr = 1e-2;
+  tc.batch_size = 2;
+  tc.grad_accum = 2;
+  tc.max_steps = 4;
+  tc.warmup_ratio = 0.25;
+  tc.save_every = 1;
+  tc.stop_after = stop_after;
+  tc.resume = resume;
+  tc.progress = false;
+  tc.group_by_length = true;
+  stic::Trainer t(tc, params, task.lengths(), [&](const std::vector<int64_t>& i) { return task.micro(i); },
+                  [&](const std::string& d) { stic::save_adapter(r.model(), lc, d); });
+  Run res;
+  res.result = t.run();
+  for (auto& [n, p] : params) res.params.emplace_back(n, p.detach().clone());
+  return res;
+}
+
+TEST(Trainer, ResumeIsExact) {
+  const std::string d = tmpdir("resume");
+  const std::string data = write_data(d, 3);  // 6 records: 1.5 epochs over 4 steps of 4
+  auto straight = train(d + "/a", data, -1, false);
+  EXPECT_EQ(straight.result.steps, 4);
+  auto first = train(d + "/b", data, 2, false);
+  EXPECT_TRUE(first.result.stopped_early);
+  EXPECT_EQ(stic::read_text_file(d + "/b/latest"), "checkpoint-2\n");
+  auto resumed = train(d + "/b", data, -1, true);
+  EXPECT_EQ(resumed.result.steps, 4);
+  ASSERT_EQ(straight.params.size(), resumed.params.size());
+  double moved = 0;
+  for (size_t i = 0; i < straight.params.size(); ++i) {
+    EXPECT_TRUE(torch::equal(straight.params[i].second, resumed.params[i].second)) << straight.params[i].first;
+    moved += (straight.params[i].second - first.params[i].second).abs().sum().item<double>();
+  }
+  EXPECT_GT(moved, 0.0);  // steps 3-4 changed the weights
+  // metrics: one line per step, steps 1..4, no duplicate from the interrupted run
+  std::ifstream in(d + "/b/metrics.jsonl");
+  std::string line;
+  std::vector<int64_t> steps;
+  while (std::getline(in, line)) steps.push_back(nlohmann::json::parse(line)["step"]);
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4}));
+  // the final checkpoint's adapter loads and equals the trained weights
+  auto fresh = stic::load_llava(kParity + "/llava_llama", stic::LoadOptions{});
+  stic::load_adapter(fresh, d + "/b/checkpoint-4");
+  std::map<std::string, torch::Tensor> got;
+  for (auto& p : fresh->named_parameters()) got[p.key()] = p.value();
+  for (auto& [n, p] : resumed.params) EXPECT_TRUE(torch::equal(got.at(n), p)) << n;
+  fs::remove_all(d);
+}
+
+TEST(Trainer, NonFiniteLossStopsAndKeepsLastGoodCheckpoint) {
+  const std::string d = tmpdir("nan");
+  auto w = torch::ones({3}).set_requires_grad(true);
+  stic::TrainConfig tc;
+  tc.output_dir = d;
+  tc.max_steps = 5;
+  tc.save_every = 1;
+  tc.progress = false;
+  tc.lr = 0.1;
+  int calls = 0;
+  torch::Tensor at_step2;
+  stic::Trainer t(tc, {{"w", w}}, {1, 1, 1, 1}, [&](const std::vector<int64_t>&) {
+        stic::MicroBatchResult r;
+        ++calls;
+        if (calls == 2) at_step2 = w.detach().clone();  // before step 2's update... recorded below
+        r.loss = calls == 3 ? (w * std::nan("")).sum() : (w * w).sum();
+        r.tokens = 1;
+        return r;
+      }, [](const std::string&) {});
+  try {
+    t.run();
+    ADD_FAILURE() << "expected a stop";
+  } catch (const stic::Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("non-finite loss"), std::string::npos) << m;
+    EXPECT_NE(m.find("step 3"), std::string::npos) << m;
+    EXPECT_NE(m.find("checkpoint-2"), std::string::npos) << m;
+  }
+  EXPECT_EQ(stic::read_text_file(d + "/latest"), "checkpoint-2\n");
+  stic::SafetensorsFile st(d + "/checkpoint-2/trainer_state.safetensors");
+  EXPECT_TRUE(torch::equal(st.get("param/w"), w.detach()));  // the NaN step was not applied
+  EXPECT_TRUE(std::isfinite(w.sum().item<double>()));
+  EXPECT_FALSE(fs::exists(d + "/checkpoint-3"));
+  fs::remove_all(d);
+}
+
+TEST(Trainer, BadInputIsSkippedCountedAndSummarised) {
+  const std::string d = tmpdir("bad");
+  fs::copy_file(kImages + "/china.jpg", d + "/ok.jpg");
+  std::ofstream(d + "/corrupt.jpg") << "\xff\xd8\xff\xe0 this is not a jpeg at all";
+  const std::string long_answer = [] {
+    std::string s;
+    for (int i = 0; i < 60; ++i) s += "word" + std::to_string(i) + " ";
+    return s;
+  }();
+  nlohmann::json recs = nlohmann::json::array({
+      {{"id", "good"}, {"image", "ok.jpg"}, {"conversations", {{{"from", "human"}, {"value", "<image>\nWhat?"}}, {{"from", "gpt"}, {"value", "A city."}}}}},
+      {{"id", "noanswer"}, {"image", "ok.jpg"}, {"conversations", {{{"from", "human"}, {"value", "<image>\nWhat?"}}}}},
+      {{"id", "nofile"}, {"conversations", {{{"from", "human"}, {"value", "<image>\nWhat?"}}, {{"from", "gpt"}, {"value", "X."}}}}},
+      {{"id", "missing"}, {"image", "nope.jpg"}, {"conversations", {{{"from", "human"}, {"value", "What?"}}, {{"from", "gpt"}, {"value", "X."}}}}},
+      {{"id", "corrupt"}, {"image", "corrupt.jpg"}, {"conversations", {{{"from", "human"}, {"value", "What?"}}, {{"from", "gpt"}, {"value", "X."}}}}},
+      {{"id", "long"}, {"image", "ok.jpg"}, {"conversations", {{{"from", "human"}, {"value", "What?"}}, {{"from", "gpt"}, {"value", long_answer}}}}},
+      {{"id", "text"}, {"conversations", {{{"from", "human"}, {"value", "Hi?"}}, {{"from", "gpt"}, {"value", "Hello."}}}}},
+  });
+  std::ofstream(d + "/data.json") << recs.dump();
+  auto& r = runner("llava_llama");
+  stic::SftOptions so;
+  so.template_name = "vicuna_v1";
+  so.image_dir = d;
+  so.max_length = 200;  // 64 image tokens + ~90 prompt tokens: the long answer is cut
+  so.errors_path = d + "/errors.jsonl";
+  stic::SftTask task(r, d + "/data.json", so);
+  EXPECT_EQ(task.examples().size(), 4u);  // good, corrupt (found later), long, text
+  stic::TrainConfig tc;
+  tc.output_dir = d + "/out";
+  tc.max_steps = 2;
+  tc.batch_size = 4;
+  tc.progress = false;
+  auto lora = stic::LoraConfig{};
+  stic::apply_lora(r.model(), lora);
+  auto params = stic::set_trainable(r.model(), lora, false);
+  stic::Trainer t(tc, params, task.lengths(), [&](const std::vector<int64_t>& i) { return task.micro(i); },
+                  [](const std::string&) {});
+  auto res = t.run();
+  stic::detach_all_lora(r.model());
+  EXPECT_EQ(res.steps, 2);
+  EXPECT_TRUE(std::isfinite(res.last_loss));
+  const auto& c = task.counts();
+  EXPECT_EQ(c.at("no_assistant_turn"), 1);
+  EXPECT_EQ(c.at("image_without_file"), 1);
+  EXPECT_EQ(c.at("image_missing"), 1);
+  EXPECT_EQ(c.at("image_corrupt"), 1);  // counted once although visited twice
+  EXPECT_EQ(c.at("truncated_records"), 1);
+  EXPECT_GT(c.at("truncated_tokens"), 0);
+  auto b = task.build_batch({0, 1, 2, 3});
+  EXPECT_EQ(b.used.size(), 3u);
+  for (int64_t i = 0; i < b.labels.size(0); ++i) {
+    EXPECT_GT((b.labels[i] != -100).sum().item<int64_t>(), 0);
+  }
+  EXPECT_LE(b.embeds.size(1), 200);
+  // one line per skipped record in errors.jsonl, located
+  std::ifstream in(d + "/errors.jsonl");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    EXPECT_NE(line.find("record"), std::string::npos);
+  }
+  EXPECT_EQ(n, 4);
+  EXPECT_NE(task.summary().find("skipped 4"), std::string::npos) << task.summary();
+  std::printf("[ sft ] %s\n", task.summary().c_str());
+  fs::remove_all(d);
+}
+
+}  // namespace
