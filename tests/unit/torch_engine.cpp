@@ -3,6 +3,7 @@
 // the batch, prefix sharing invisible in the output, bad requests isolated.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -21,7 +22,13 @@ nlohmann::json manifest() {
 stic::Runner& runner(const std::string& name) {
   static std::map<std::string, std::unique_ptr<stic::Runner>> cache;
   auto& r = cache[name];
-  if (!r) r = std::make_unique<stic::Runner>(fixture("parity/" + name), stic::LoadOptions{});
+  if (!r) {
+    // STIC_PARITY_DEVICE=cuda runs these on a GPU (fp32, TF32 off: HF's greedy tokens still hold)
+    stic::LoadOptions o;
+    const char* d = std::getenv("STIC_PARITY_DEVICE");
+    o.device = stic::parse_device(d && *d ? d : "cpu");
+    r = std::make_unique<stic::Runner>(fixture("parity/" + name), o);
+  }
   return *r;
 }
 
