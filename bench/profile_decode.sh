@@ -22,7 +22,7 @@ run() {  # NAME ENV...
   local name=$1; shift
   rm -f $D/p.jsonl
   env "$@" timeout 200 /tmp/bg/stic generate --model $D/model --requests $D/req_64.jsonl --out $D/p.jsonl --device cuda \
-    --batch-size 64 --max-new-tokens $NT --ignore-eos --no-prefix-share --stats "$R/prof_$name.json" 2>&1 | grep -E "profile|tok/s gen" | tail -2
+    --batch-size 64 --max-new-tokens $NT --ignore-eos --no-prefix-share --stats "$R/prof_$name.json" 2>&1 | grep -E "profile|flash|tok/s gen" | tail -3
   python3 -c "import json;s=json.load(open('$R/prof_$name.json'));print('$name', 'ms/step %.1f' % (1e3*s['decode_seconds']/s['decode_steps']), 'prefill s %.1f' % s['prefill_seconds'])"
 }
 for v in ${VARIANTS:-sync host default index_put manual}; do

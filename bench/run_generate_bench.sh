@@ -8,11 +8,11 @@ R=${1:-/tmp/stic-bench-results}; D=/tmp/stic-bench; mkdir -p "$R"
 export PYTHONUNBUFFERED=1
 TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 ( cmake -S . -B /tmp/bg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DSTIC_DEPS_DIR=$PWD/.deps/root \
-    -DSTIC_BUILD_TESTS=OFF && cmake --build /tmp/bg -j8 --target stic ) >"$R/build.log" 2>&1 &
+    && cmake --build /tmp/bg -j8 --target stic ) >"$R/build.log" 2>&1 &
 BUILD=$!
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$R/gpu.txt"
 python3 bench/bench_generate.py bw | tee "$R/bw.txt"
-timeout 200 python3 bench/bench_generate.py prepare --dir $D 2>&1 | tail -3
+[ -d $D/model ] || timeout 200 python3 bench/bench_generate.py prepare --dir $D 2>&1 | tail -3
 timeout 240 python3 bench/bench_generate.py hf --dir $D --out "$R/hf.json" --new-tokens 256 --batches ${HF_BATCHES:-1:1,16:16,64:64} 2>&1 | grep -v Warning | tail -6
 wait $BUILD || { tail -30 "$R/build.log"; exit 1; }
 
@@ -23,7 +23,7 @@ run_stic() {  # NAME REQUESTS BATCH NEW_TOKENS [extra flags]
       [ "$m" -gt "$peak" ] && peak=$m && echo $peak >"$R/.peak"; sleep 0.2; done ) &
   local mon=$!
   timeout 300 /tmp/bg/stic generate --model $D/model --requests $D/$req --out $D/out.jsonl --device cuda \
-    --batch-size $bs --max-new-tokens $nt --ignore-eos --stats "$R/stic_$name.json" "$@" 2>&1 | tail -2
+    --batch-size $bs --max-new-tokens $nt --ignore-eos --stats "$R/stic_$name.json" "$@" 2>&1 | grep -E "flash|tok/s gen" | tail -3
   kill $mon 2>/dev/null; wait $mon 2>/dev/null
   python3 -c "import json;p='$R/stic_$name.json';s=json.load(open(p));s['peak_gib']=int(open('$R/.peak').read())/1024;json.dump(s,open(p,'w'),indent=1)"
 }

@@ -111,6 +111,18 @@ TEST(Engine, BatchOneEqualsBatchN) {
   EXPECT_LT(st.decode_steps, total / 2);
 }
 
+// The token-major KV storage (what CUDA uses for the flash decode kernel) gives the same tokens.
+TEST(Engine, TokenMajorCacheLayoutSameTokens) {
+  auto reqs = mixed_requests();
+  stic::EngineOptions o;
+  o.max_batch = 3;
+  auto a = run(runner("next_mistral"), reqs, o);
+  ::setenv("STIC_KV_TOKEN_MAJOR", "1", 1);
+  auto b = run(runner("next_mistral"), reqs, o);
+  ::unsetenv("STIC_KV_TOKEN_MAJOR");
+  for (auto& q : reqs) EXPECT_EQ(a[q.id].token_ids, b[q.id].token_ids) << q.id;
+}
+
 TEST(Engine, SeededSamplingIsReproducibleAndBatchIndependent) {
   auto reqs = mixed_requests();
   for (auto& q : reqs) {

@@ -1,6 +1,7 @@
 #include "stic/infer/engine.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <deque>
 #include <list>
@@ -201,7 +202,7 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
     }
   }
   int64_t L = opts_.max_seq_len > 0 ? opts_.max_seq_len : std::max<int64_t>(max_len, 1);
-  if (device.is_cuda()) L = (L + 255) / 256 * 256;  // the paged flash-decode kernel reads pages of 256k rows
+  if (device.is_cuda()) L = (L + 255) / 256 * 256;
   const int64_t S = std::min<int64_t>(opts_.max_batch, std::max<size_t>(requests.size(), 1));
 
   // --- the static cache
@@ -211,8 +212,15 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
   KVCache cache;
   cache.is_static = true;
   for (int64_t l = 0; l < n_layers; ++l) {
-    cache.k.push_back(torch::zeros({S, tc.num_kv_heads, L, tc.head_dim}, wopt));
-    cache.v.push_back(torch::zeros({S, tc.num_kv_heads, L, tc.head_dim}, wopt));
+    // Seen by the model as (S, Hkv, L, D). On CUDA it is stored token-major (S, L, Hkv, D), the
+    // packed layout the flash decode kernel reads (decoder.cpp); on CPU head-major.
+    if (device.is_cuda() || std::getenv("STIC_KV_TOKEN_MAJOR")) {
+      cache.k.push_back(torch::zeros({S, L, tc.num_kv_heads, tc.head_dim}, wopt).permute({0, 2, 1, 3}));
+      cache.v.push_back(torch::zeros({S, L, tc.num_kv_heads, tc.head_dim}, wopt).permute({0, 2, 1, 3}));
+    } else {
+      cache.k.push_back(torch::zeros({S, tc.num_kv_heads, L, tc.head_dim}, wopt));
+      cache.v.push_back(torch::zeros({S, tc.num_kv_heads, L, tc.head_dim}, wopt));
+    }
   }
 
   Lru<ImageEntry> images(static_cast<size_t>(std::max(0, opts_.image_cache)));

@@ -86,45 +86,45 @@ bool g_flash_decode = [] {
 bool flash_decode_enabled() { return g_flash_decode; }
 void disable_flash_decode() { g_flash_decode = false; }
 
-// Decode attention through FlashAttention-2's paged-KV varlen kernel, which ships inside CUDA
-// PyTorch as aten::_flash_attention_forward. Each slot's cache row is one "page" of L tokens
-// (block_table = slot index), the per-slot key lengths come from write_pos, and GQA is native:
-// K/V are read once, only up to each slot's length. Called through the dispatcher by argument
-// name, so a libtorch whose schema lacks paged KV fails here at run time (and we fall back)
-// instead of at compile time.
-torch::Tensor flash_decode(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Tensor& kc /*(S,Hkv,L,D)*/,
+// Decode attention through FlashAttention-2's varlen kernel, which ships inside CUDA PyTorch as
+// aten::_flash_attention_forward. The cache is stored token-major, (S, L, Hkv, D), so it is one
+// packed (S * L, Hkv, D) key tensor in which slot s owns rows [s * L, s * L + L); `seqused_k`
+// tells the kernel how many of them each slot uses. GQA is native: K/V are read once, and only
+// up to each slot's length. Called through the dispatcher by argument name, so a libtorch
+// without `seqused_k` fails here at run time (and the engine falls back) rather than at build.
+torch::Tensor flash_decode(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Tensor& kc /*(S,Hkv,L,D) view*/,
                            const torch::Tensor& vc, const torch::Tensor& write_pos /*(S)*/, int64_t max_k) {
   static const c10::OperatorHandle op =
       c10::Dispatcher::singleton().findSchemaOrThrow("aten::_flash_attention_forward", "");
   const auto& schema = op.schema();
-  const int64_t s = q.size(0), h = q.size(1), d = q.size(3);
-  if (kc.size(2) % 256 != 0) TORCH_CHECK(false, "paged KV needs a cache length that is a multiple of 256");
+  const int64_t s = q.size(0), h = q.size(1), d = q.size(3), hkv = kc.size(1), l = kc.size(2);
+  auto kp = kc.permute({0, 2, 1, 3}), vp = vc.permute({0, 2, 1, 3});  // physical (S, L, Hkv, D)
+  TORCH_CHECK(kp.is_contiguous() && vp.is_contiguous(), "flash decode needs the token-major KV cache layout");
   auto i32 = write_pos.options().dtype(torch::kInt32);
-  auto lens = (write_pos + 1).to(torch::kInt32);
-  auto cu_k = torch::cat({torch::zeros({1}, i32), lens.cumsum(0, torch::kInt32)});
+  auto used = (write_pos + 1).to(torch::kInt32);
+  auto cu_k = torch::arange(s + 1, i32) * static_cast<int32_t>(l);
   auto cu_q = torch::arange(s + 1, i32);
-  auto block_table = torch::arange(s, i32).view({s, 1});
   std::map<std::string, c10::IValue> args = {
       {"query", q.reshape({s, h, d})},
-      {"key", kc.permute({0, 2, 1, 3})},  // (S, L, Hkv, D): pages of L rows
-      {"value", vc.permute({0, 2, 1, 3})},
+      {"key", kp.view({s * l, hkv, d})},
+      {"value", vp.view({s * l, hkv, d})},
       {"cum_seq_q", cu_q},
       {"cum_seq_k", cu_k},
       {"max_q", c10::IValue(static_cast<int64_t>(1))},
-      {"max_k", c10::IValue(max_k)},
+      {"max_k", c10::IValue(std::min(max_k, l))},
       {"dropout_p", c10::IValue(0.0)},
       {"is_causal", c10::IValue(false)},
       {"return_debug_mask", c10::IValue(false)},
       {"scale", c10::IValue(1.0 / std::sqrt(static_cast<double>(d)))},
-      {"block_table", block_table}};
-  bool has_block_table = false;
+      {"seqused_k", used}};
+  bool has_seqused = false;
   torch::jit::Stack stack;
   for (const auto& a : schema.arguments()) {
     auto it = args.find(a.name());
-    if (a.name() == "block_table") has_block_table = true;
+    if (a.name() == "seqused_k") has_seqused = true;
     stack.push_back(it == args.end() ? c10::IValue() : it->second);
   }
-  TORCH_CHECK(has_block_table, "this libtorch's _flash_attention_forward has no block_table (paged KV)");
+  TORCH_CHECK(has_seqused, "this libtorch's _flash_attention_forward has no seqused_k");
   op.callBoxed(&stack);
   return stack.at(0).toTensor().view({s, h, 1, d});
 }
@@ -161,13 +161,21 @@ torch::Tensor LlamaAttentionImpl::forward_static(const torch::Tensor& q, const t
       const char* e = std::getenv("STIC_KV_WRITE");
       return !(e && std::string(e) == "index_put");
     }();
-    if (kv_flat) {
-      // row (s, h) of the flattened (S * Hkv * L, D) cache is (s * Hkv + h) * L + write_pos[s]
-      const int64_t L = kc.size(2);
-      auto base = torch::arange(b * kv_heads, cache.write_pos.options()).view({b, kv_heads}) * L;
-      auto idx = (base + cache.write_pos.view({b, 1})).view({-1});                            // (S * Hkv)
-      kc.view({-1, head_dim}).index_copy_(0, idx, k.select(2, 0).reshape({b * kv_heads, head_dim}));
-      vc.view({-1, head_dim}).index_copy_(0, idx, v.select(2, 0).reshape({b * kv_heads, head_dim}));
+    const int64_t L = kc.size(2);
+    const bool head_major = kc.is_contiguous();                          // (S, Hkv, L, D) storage
+    const bool token_major = kc.permute({0, 2, 1, 3}).is_contiguous();  // (S, L, Hkv, D) storage (CUDA)
+    if (kv_flat && (head_major || token_major)) {
+      auto pos = cache.write_pos.view({b, 1});
+      auto heads_idx = torch::arange(kv_heads, cache.write_pos.options()).view({1, kv_heads});
+      auto slots_idx = torch::arange(b, cache.write_pos.options()).view({b, 1});
+      // the flat row of (slot s, head h) at position p in each storage order
+      auto idx = (head_major ? (slots_idx * kv_heads + heads_idx) * L + pos : (slots_idx * L + pos) * kv_heads + heads_idx)
+                     .view({-1});                                                               // (S * Hkv)
+      auto flat = [&](const torch::Tensor& c) {
+        return (head_major ? c : c.permute({0, 2, 1, 3})).view({-1, head_dim});
+      };
+      flat(kc).index_copy_(0, idx, k.select(2, 0).reshape({b * kv_heads, head_dim}));
+      flat(vc).index_copy_(0, idx, v.select(2, 0).reshape({b * kv_heads, head_dim}));
     } else {
       auto rows = torch::arange(b, cache.write_pos.options());
       kc.index_put_({rows, Slice(), cache.write_pos}, k.select(2, 0));  // (S, Hkv, D) at each slot's position
