@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <malloc.h>
 #include <thread>
 
 #include "stic/util/error.h"
@@ -25,6 +26,11 @@ int run_selected(CLI::App& app) {
 }  // namespace stic::app
 
 int main(int argc, char** argv) {
+  // glibc returns freed memory to the OS eagerly; libtorch's per-step tensors then page-fault
+  // back in every step (CPU training measured 3-5x slower). Keep freed memory in the heap.
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 512 << 20);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
   CLI::App app{"stic — self-training on image comprehension for LLaVA models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "stic 0.1.0");
@@ -32,6 +38,8 @@ int main(int argc, char** argv) {
   stic::app::register_generate(app);
   stic::app::register_world(app);
   stic::app::register_train_sft(app);
+  stic::app::register_eval(app);
+  stic::app::register_pipeline(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -25,7 +25,43 @@ struct SftArgs {
   bool full = false, train_projector = false, no_progress = false;
 };
 
+// The files of a checkpoint folder besides its weights (copied from --model on a full export;
+// a whitelist, so an input that is itself a training output does not pass on its metrics,
+// checkpoints or `latest`).
+const char* const kModelFiles[] = {"config.json", "generation_config.json", "preprocessor_config.json",
+                                   "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
+                                   "special_tokens_map.json", "added_tokens.json", "chat_template.json",
+                                   "chat_template.jinja"};
+
+void save_full_checkpoint(Llava& model, const std::string& dir) {
+  const auto& cfg = model->cfg;
+  if (cfg.layout == CheckpointLayout::Original) {  // vision tower folder etc.: the merge exporter knows them
+    export_merged(model, dir);
+    return;
+  }
+  std::map<std::string, torch::Tensor> w;
+  for (auto& p : model->named_parameters()) {
+    const std::string& n = p.key();
+    if (n == "language_model.lm_head.weight" && cfg.text.tie_word_embeddings) continue;
+    const auto dot = n.rfind('.');
+    const std::string name =
+        dot == std::string::npos ? n : peft_module_name(n.substr(0, dot), AdapterKeyStyle::HfV4) + n.substr(dot);
+    w[name] = p.value().detach().to(torch::kCPU).contiguous();
+  }
+  save_safetensors(dir + "/model.safetensors", w, {{"format", "pt"}});
+  for (const char* fn : kModelFiles) {
+    const std::filesystem::path src = std::filesystem::path(cfg.dir) / fn;
+    if (!std::filesystem::is_regular_file(src)) continue;
+    std::error_code ec;
+    std::filesystem::copy_file(src, std::filesystem::path(dir) / fn, std::filesystem::copy_options::overwrite_existing,
+                               ec);
+    if (ec) fail(dir, ": cannot copy ", src.string(), ": ", ec.message());
+  }
+}
+
 int run_train_sft(SftArgs a) {
+  if (a.full && !a.adapter.empty())
+    fail("train-sft: --full trains the base weights; it cannot continue an --adapter (merge it first)");
   LoadOptions opts;
   opts.device = parse_device(a.device);
   opts.dtype = parse_dtype(a.dtype, opts.device);
@@ -88,10 +124,9 @@ int run_train_sft(SftArgs a) {
   tc.flops_per_token = 6.0 * static_cast<double>(n_params);
   auto save = [&](const std::string& dir) {
     if (a.full) {
-      // full fine-tuning: the trainable weights, under stic's (llava-hf) names
-      std::map<std::string, torch::Tensor> w;
-      for (auto& [n, p] : params) w[n] = p.detach().to(torch::kCPU).contiguous();
-      save_safetensors(dir + "/model.safetensors", w, {{"format", "pt"}});
+      // full fine-tuning: a complete checkpoint folder (every weight under the source layout's
+      // names + config, tokenizer and preprocessor files of --model), loadable by every verb
+      save_full_checkpoint(model, dir);
     } else {
       save_adapter(model, lora, dir);
     }

@@ -14,6 +14,8 @@ void register_chat(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_world(CLI::App& app);  // world, world-score
 void register_train_sft(CLI::App& app);
+void register_eval(CLI::App& app);      // eval --benchmark world
+void register_pipeline(CLI::App& app);  // pipeline --recipe FILE --workdir DIR
 // Runs the callback of the chosen subcommand; returns the exit code.
 int run_selected(CLI::App& app);
 

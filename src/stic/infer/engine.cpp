@@ -169,7 +169,6 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
   const auto& tok = runner_.tokenizer();
   const auto wopt = model->language_model->lm_head->weight.options();
   const auto device = wopt.device();
-  const auto dtype = wopt.dtype().toScalarType();
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
   const int32_t eos = tok.eos_id() >= 0 ? tok.eos_id() : cfg.text.eos_token_id;
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "stic/image/image.h"
 #include "stic/io/safetensors.h"
 #include "stic/util/error.h"
 
@@ -21,22 +22,8 @@ LlavaImpl::LlavaImpl(const LlavaConfig& c) : cfg(c) {
 }
 
 std::pair<int, int> best_resolution(int orig_h, int orig_w, const std::vector<std::pair<int, int>>& pinpoints) {
-  // HF/LLaVA select_best_resolution: max effective resolution, then min wasted area.
-  std::pair<int, int> best{0, 0};
-  long max_effective = 0;
-  long min_wasted = std::numeric_limits<long>::max();
-  for (auto [h, w] : pinpoints) {
-    const double scale = std::min(static_cast<double>(w) / orig_w, static_cast<double>(h) / orig_h);
-    const long dw = static_cast<long>(orig_w * scale), dh = static_cast<long>(orig_h * scale);
-    const long effective = std::min(dw * dh, static_cast<long>(orig_w) * orig_h);
-    const long wasted = static_cast<long>(w) * h - effective;
-    if (effective > max_effective || (effective == max_effective && wasted < min_wasted)) {
-      max_effective = effective;
-      min_wasted = wasted;
-      best = {h, w};
-    }
-  }
-  return best;
+  // the preprocessing and the feature packing must agree on the grid: one implementation
+  return select_best_resolution(orig_h, orig_w, pinpoints);
 }
 
 std::pair<int64_t, int64_t> unpadded_grid(int64_t cur_h, int64_t cur_w, int64_t orig_h, int64_t orig_w, bool round7) {

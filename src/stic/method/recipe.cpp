@@ -1,0 +1,147 @@
+// stic/method/recipe.cpp — see recipe.h.
+#include "stic/method/recipe.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+
+#include "stic/util/error.h"
+#include "stic/util/fs.h"
+
+namespace stic {
+namespace {
+
+std::string where(const std::string& path, const YAML::Node& n) {
+  const auto m = n.Mark();
+  return m.line >= 0 ? str_cat(path, ":", m.line + 1, ": ") : path + ": ";
+}
+
+template <typename T>
+T scalar(const std::string& path, const std::string& key, const YAML::Node& n) {
+  if (!n.IsScalar()) fail(where(path, n), "'", key, "' must be a single value");
+  try {
+    return n.as<T>();
+  } catch (const YAML::Exception&) {
+    fail(where(path, n), "'", key, "': cannot read '", n.Scalar(), "' as ",
+         std::is_same<T, std::string>::value ? "text" : std::is_floating_point<T>::value ? "a number" : "an integer");
+  }
+}
+
+using Setter = std::function<void(const YAML::Node&)>;
+
+// Applies `setters` to the keys of map `node`; an unknown key is an error listing the valid ones.
+void apply(const std::string& path, const std::string& section, const YAML::Node& node,
+           const std::map<std::string, Setter>& setters) {
+  if (!node.IsMap()) fail(where(path, node), "'", section, "' must be a mapping of keys to values");
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>();
+    auto it = setters.find(key);
+    if (it == setters.end()) {
+      std::string valid;
+      for (auto& [k, _] : setters) valid += (valid.empty() ? "" : ", ") + k;
+      fail(where(path, kv.first), "unknown key '", key, "' in ", section, " (valid keys: ", valid, ")");
+    }
+    it->second(kv.second);
+  }
+}
+
+std::map<std::string, Setter> train_setters(const std::string& path, TrainStage& t) {
+  return {
+      {"max_steps", [&](const YAML::Node& n) { t.max_steps = scalar<int64_t>(path, "max_steps", n); }},
+      {"batch_size", [&](const YAML::Node& n) { t.batch_size = scalar<int>(path, "batch_size", n); }},
+      {"grad_accum", [&](const YAML::Node& n) { t.grad_accum = scalar<int>(path, "grad_accum", n); }},
+      {"log_every", [&](const YAML::Node& n) { t.log_every = scalar<int>(path, "log_every", n); }},
+      {"save_every", [&](const YAML::Node& n) { t.save_every = scalar<int>(path, "save_every", n); }},
+      {"lr", [&](const YAML::Node& n) { t.lr = scalar<double>(path, "lr", n); }},
+      {"warmup_ratio", [&](const YAML::Node& n) { t.warmup_ratio = scalar<double>(path, "warmup_ratio", n); }},
+      {"weight_decay", [&](const YAML::Node& n) { t.weight_decay = scalar<double>(path, "weight_decay", n); }},
+      {"max_grad_norm", [&](const YAML::Node& n) { t.max_grad_norm = scalar<double>(path, "max_grad_norm", n); }},
+      {"schedule", [&](const YAML::Node& n) { t.schedule = scalar<std::string>(path, "schedule", n); }},
+      {"max_length", [&](const YAML::Node& n) { t.max_length = scalar<int64_t>(path, "max_length", n); }},
+      {"seed", [&](const YAML::Node& n) { t.seed = scalar<uint64_t>(path, "seed", n); }},
+  };
+}
+
+void check_train(const std::string& path, const std::string& section, const TrainStage& t, bool required) {
+  const std::string p = path + ": " + section + ".";
+  if (required && t.max_steps < 1) fail(p, "max_steps must be >= 1");
+  if (t.max_steps < 0) fail(p, "max_steps must be >= 0 (0 skips the stage)");
+  if (t.batch_size < 1) fail(p, "batch_size must be >= 1");
+  if (t.grad_accum < 1) fail(p, "grad_accum must be >= 1");
+  if (t.log_every < 1) fail(p, "log_every must be >= 1");
+  if (t.save_every < 0) fail(p, "save_every must be >= 0");
+  if (!(t.lr >= 0)) fail(p, "lr must be >= 0");
+  if (!(t.warmup_ratio >= 0 && t.warmup_ratio <= 1)) fail(p, "warmup_ratio must be in [0, 1]");
+  if (t.schedule != "cosine" && t.schedule != "linear" && t.schedule != "constant")
+    fail(p, "schedule must be cosine, linear or constant (got '", t.schedule, "')");
+  if (t.max_length < 1) fail(p, "max_length must be >= 1");
+}
+
+nlohmann::json train_json(const TrainStage& t) {
+  return {{"max_steps", t.max_steps}, {"batch_size", t.batch_size}, {"grad_accum", t.grad_accum},
+          {"log_every", t.log_every}, {"save_every", t.save_every}, {"lr", t.lr},
+          {"warmup_ratio", t.warmup_ratio}, {"weight_decay", t.weight_decay},
+          {"max_grad_norm", t.max_grad_norm}, {"schedule", t.schedule}, {"max_length", t.max_length},
+          {"seed", t.seed}};
+}
+
+}  // namespace
+
+nlohmann::json Recipe::to_json() const {
+  return {{"name", name},
+          {"threads", threads},
+          {"device", device},
+          {"dtype", dtype},
+          {"world", {{"preset", world_preset}, {"seed", world_seed}}},
+          {"base", train_json(base)},
+          {"instruct", train_json(instruct)},
+          {"eval", {{"batch_size", eval_batch_size}, {"max_new_tokens", eval_max_new_tokens}}},
+          {"report", {{"examples", report_examples}}}};
+}
+
+Recipe load_recipe(const std::string& path) {
+  if (!file_exists(path)) fail(path, ": recipe file does not exist (recipes/ has world-smoke.yaml, world-tiny.yaml, ...)");
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    fail(path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg);
+  }
+  Recipe r;
+  r.path = path;
+  if (!root.IsMap()) fail(path, ": a recipe is a YAML mapping (name:, world:, base:, ...)");
+  apply(path, "the recipe", root,
+        {{"name", [&](const YAML::Node& n) { r.name = scalar<std::string>(path, "name", n); }},
+         {"threads", [&](const YAML::Node& n) { r.threads = scalar<int>(path, "threads", n); }},
+         {"device", [&](const YAML::Node& n) { r.device = scalar<std::string>(path, "device", n); }},
+         {"dtype", [&](const YAML::Node& n) { r.dtype = scalar<std::string>(path, "dtype", n); }},
+         {"world",
+          [&](const YAML::Node& n) {
+            apply(path, "world", n,
+                  {{"preset", [&](const YAML::Node& v) { r.world_preset = scalar<std::string>(path, "preset", v); }},
+                   {"seed", [&](const YAML::Node& v) { r.world_seed = scalar<uint64_t>(path, "seed", v); }}});
+          }},
+         {"base", [&](const YAML::Node& n) { apply(path, "base", n, train_setters(path, r.base)); }},
+         {"instruct", [&](const YAML::Node& n) { apply(path, "instruct", n, train_setters(path, r.instruct)); }},
+         {"eval",
+          [&](const YAML::Node& n) {
+            apply(path, "eval", n,
+                  {{"batch_size", [&](const YAML::Node& v) { r.eval_batch_size = scalar<int>(path, "batch_size", v); }},
+                   {"max_new_tokens",
+                    [&](const YAML::Node& v) { r.eval_max_new_tokens = scalar<int>(path, "max_new_tokens", v); }}});
+          }},
+         {"report", [&](const YAML::Node& n) {
+            apply(path, "report", n,
+                  {{"examples", [&](const YAML::Node& v) { r.report_examples = scalar<int>(path, "examples", v); }}});
+          }}});
+  if (r.name.empty()) fail(path, ": 'name' is required");
+  if (r.threads < 0) fail(path, ": threads must be >= 0 (0 = all cores)");
+  if (r.eval_batch_size < 1 || r.eval_max_new_tokens < 1) fail(path, ": eval.batch_size and eval.max_new_tokens must be >= 1");
+  if (r.report_examples < 0) fail(path, ": report.examples must be >= 0");
+  check_train(path, "base", r.base, true);
+  check_train(path, "instruct", r.instruct, false);
+  return r;
+}
+
+}  // namespace stic

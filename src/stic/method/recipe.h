@@ -1,0 +1,51 @@
+// stic/method/recipe.h — YAML recipes for `stic pipeline` (docs/recipes.md).
+//
+// A recipe names a world preset and the settings of each stage of the base-model pipeline:
+//
+//   name: world-tiny
+//   threads: 2                  # torch threads of every stage (0 = all cores)
+//   device: cpu                 # cpu | cuda | cuda:N
+//   dtype: auto                 # auto | fp32 | bf16
+//   world:    {preset: world-tiny, seed: 0}
+//   base:     {max_steps: 400, batch_size: 16, lr: 2.0e-3, ...}   # train-sft --full on data/base_train.json
+//   instruct: {max_steps: 0, ...}                                 # optional second pass on data/stage2_sft.json
+//   eval:     {batch_size: 32, max_new_tokens: 160}
+//   report:   {examples: 6}
+//
+// Unknown keys are an error naming the file, line and the valid keys: a typo never silently
+// falls back to a default.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace stic {
+
+struct TrainStage {
+  int64_t max_steps = 0;  // 0 = skip the stage (instruct) / error (base)
+  int batch_size = 16, grad_accum = 1, log_every = 10, save_every = 0;
+  double lr = 1e-3, warmup_ratio = 0.03, weight_decay = 0.0, max_grad_norm = 1.0;
+  std::string schedule = "cosine";
+  int64_t max_length = 1024;
+  uint64_t seed = 0;
+};
+
+struct Recipe {
+  std::string path, name;
+  int threads = 0;
+  std::string device = "cpu", dtype = "auto";
+  std::string world_preset = "world-tiny";
+  uint64_t world_seed = 0;
+  TrainStage base, instruct;
+  int eval_batch_size = 32, eval_max_new_tokens = 160;
+  int report_examples = 6;
+
+  nlohmann::json to_json() const;  // the resolved recipe (written to WORKDIR/recipe.json)
+};
+
+// Parses a recipe file; throws stic::Error "FILE:LINE: ..." on unknown keys or bad values.
+Recipe load_recipe(const std::string& path);
+
+}  // namespace stic

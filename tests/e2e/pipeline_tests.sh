@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# End-to-end test of `stic pipeline` on the world-smoke recipe: every stage produces its files,
+# the metrics JSON has its fields in sane ranges, the trained base model is a complete checkpoint
+# folder that other verbs load, a re-run skips finished stages, a run stopped after a stage is
+# completed by re-running, and bad recipes (unknown key, unknown preset, bad value, a work folder
+# of another recipe, an unknown benchmark) are clear, located errors.
+# Usage: pipeline_tests.sh path/to/stic   (run from the repository root)
+set -uo pipefail
+STIC=$(realpath "$1")
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+export STIC_THREADS=${STIC_THREADS:-2}
+pass=0; fail=0
+ok()  { pass=$((pass+1)); echo "ok   - $1"; }
+bad() { fail=$((fail+1)); echo "FAIL - $1"; }
+R=recipes/world-smoke.yaml
+W=$T/run
+
+# 1. stop after the base model (as a killed run would leave it), then complete the run
+"$STIC" pipeline --recipe $R --workdir "$W" --until base --quiet >"$T/log1" 2>&1; rc=$?
+[ $rc -eq 0 ] && [ -f "$W/world/.done" ] && [ -f "$W/base/.done" ] && [ ! -e "$W/eval" ] \
+  && ok "--until base stops after the base model" || bad "--until base (rc $rc): $(tail -5 "$T/log1")"
+missing=""
+for f in model.safetensors config.json tokenizer.model tokenizer_config.json preprocessor_config.json metrics.jsonl; do
+  [ -s "$W/base/$f" ] || missing="$missing $f"
+done
+[ -z "$missing" ] && ok "full fine-tuning wrote a complete checkpoint folder" || bad "base/ lacks:$missing"
+# the trained base model loads in another verb
+"$STIC" chat --model "$W/base" --image "$W/world/images/eval/eval_000000.png" --prompt "Describe the image." \
+  --max-new-tokens 8 >"$T/chat" 2>&1 && ok "chat loads the trained base model" || bad "chat on base: $(tail -3 "$T/chat")"
+
+"$STIC" pipeline --recipe $R --workdir "$W" --quiet >"$T/log2" 2>&1; rc=$?
+[ $rc -eq 0 ] && ok "re-run completes the pipeline" || bad "completing run (rc $rc): $(tail -5 "$T/log2")"
+grep -q "world: finished earlier, skipped" "$T/log2" && grep -q "base: finished earlier, skipped" "$T/log2" \
+  && ok "re-run skipped the finished stages" || bad "finished stages not skipped: $(head -5 "$T/log2")"
+grep -q "instruct: done" "$T/log2" && grep -q "eval: done" "$T/log2" && ok "re-run ran the remaining stages" \
+  || bad "remaining stages: $(cat "$T/log2" | tail -5)"
+missing=""
+for f in instruct/model.safetensors eval/predictions.jsonl eval/per_item.jsonl eval/summary.json eval/summary.md \
+         report.md report.html report/loss.svg timings.json recipe.json logs/base.log logs/eval.log; do
+  [ -s "$W/$f" ] || missing="$missing $f"
+done
+[ -z "$missing" ] && ok "stage outputs present" || bad "missing:$missing"
+
+python3 - "$W" <<'PY' && ok "metrics JSON: fields and ranges; report has table, plot, examples" || bad "metrics/report content"
+import json, sys, os
+w = sys.argv[1]
+s = json.load(open(f"{w}/eval/summary.json"))
+d = s["descriptions"]
+for k in ("precision", "recall", "chair_i", "chair_s", "shape_hallucination_rate"):
+    assert 0.0 <= d[k] <= 1.0, (k, d[k])
+assert d["count"] == 16 and d["objects"] > 0, d
+assert abs(d["chair_i"] - (1 - d["precision"])) < 1e-9 or d["mentions"] == 0, d
+for k in ("count", "color", "shape", "size", "position", "existence", "choice"):
+    assert 0.0 <= s["vqa"][k]["accuracy"] <= 1.0 and s["vqa"][k]["n"] > 0, k
+for k in ("random", "popular", "adversarial", "all"):
+    p = s["pope"][k]
+    assert 0.0 <= p["accuracy"] <= 1.0 and 0.0 <= p["yes_ratio"] <= 1.0 and p["n"] > 0, (k, p)
+assert s["missing"] == 0 and s["scored"] == s["predictions"] == 160, s
+preds = [json.loads(l) for l in open(f"{w}/eval/predictions.jsonl")]
+assert len({p["id"] for p in preds}) == len(preds) == 160
+loss = [json.loads(l)["loss"] for l in open(f"{w}/base/metrics.jsonl")]
+assert len(loss) >= 5 and loss[-1] < loss[0], loss            # training made progress
+svg = open(f"{w}/report/loss.svg").read()
+assert svg.startswith("<svg") and svg.count("<polyline") == 2, svg[:200]
+md = open(f"{w}/report.md").read()
+assert "object precision" in md and "report/loss.svg" in md and md.count("<img") == 4, md[:500]
+for line in md.splitlines():
+    if line.startswith("<img"):
+        src = line.split('src="')[1].split('"')[0]
+        assert os.path.isfile(f"{w}/{src}"), src
+t = json.load(open(f"{w}/timings.json"))
+assert set(t) == {"world", "base", "instruct", "eval", "report"}, t
+PY
+
+"$STIC" pipeline --recipe $R --workdir "$W" --quiet >"$T/log3" 2>&1; rc=$?
+[ $rc -eq 0 ] && [ "$(grep -c 'finished earlier, skipped' "$T/log3")" -eq 5 ] \
+  && ok "third run skips every stage" || bad "third run: $(cat "$T/log3")"
+
+# eval resumes: a lost prediction is redone, nothing else
+head -n 150 "$W/eval/predictions.jsonl" >"$T/p" && cp "$T/p" "$W/eval/predictions.jsonl"
+"$STIC" eval --model "$W/instruct" --benchmark world --data "$W/world" --out "$W/eval" --quiet >"$T/log4" 2>&1
+grep -q "10 generated" "$T/log4" && grep -q "150 resumed" "$T/log4" && [ "$(wc -l <"$W/eval/predictions.jsonl")" -eq 160 ] \
+  && ok "eval resumes by id" || bad "eval resume: $(tail -3 "$T/log4")"
+
+# eval with a PEFT LoRA adapter on top of the trained base model
+"$STIC" train-sft --model "$W/base" --data "$W/world/data/stage2_sft.json" --image-dir "$W/world/images" \
+  --output-dir "$T/lora" --max-steps 2 --batch-size 4 --lora-r 4 --lora-alpha 8 --no-progress >"$T/log" 2>&1 \
+&& "$STIC" eval --model "$W/base" --adapter "$T/lora" --benchmark world --data "$W/world" --out "$T/elora" \
+  >"$T/log5" 2>&1 && grep -q "adapter $T/lora merged" "$T/log5" && [ "$(wc -l <"$T/elora/predictions.jsonl")" -eq 160 ] \
+  && ok "eval --adapter" || bad "eval --adapter: $(tail -3 "$T/log" "$T/log5")"
+
+# bad input
+"$STIC" eval --model "$W/base" --benchmark mmbench --data "$W/world" --out "$T/e" >"$T/log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "unknown benchmark 'mmbench'" "$T/log" && ok "unknown benchmark: clear error" \
+  || bad "unknown benchmark (rc $rc): $(cat "$T/log")"
+printf 'name: x\nworld:\n  preset: world-smoke\nbase:\n  max_steps: 3\n  lrate: 0.1\n' >"$T/typo.yaml"
+"$STIC" pipeline --recipe "$T/typo.yaml" --workdir "$T/w2" >"$T/log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "typo.yaml:6: unknown key 'lrate' in base (valid keys:" "$T/log" \
+  && ok "unknown recipe key: file, line, valid keys" || bad "unknown key (rc $rc): $(cat "$T/log")"
+printf 'name: x\nworld:\n  preset: world-huge\nbase:\n  max_steps: 3\n' >"$T/preset.yaml"
+"$STIC" pipeline --recipe "$T/preset.yaml" --workdir "$T/w3" >"$T/log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "world-huge" "$T/log" && grep -q "world-tiny" "$T/log" && [ ! -e "$T/w3/world" ] \
+  && ok "unknown preset: clear error before any work" || bad "unknown preset (rc $rc): $(cat "$T/log")"
+printf 'name: x\nbase:\n  max_steps: many\n' >"$T/value.yaml"
+"$STIC" pipeline --recipe "$T/value.yaml" --workdir "$T/w4" >"$T/log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "value.yaml:3: 'max_steps': cannot read 'many' as an integer" "$T/log" \
+  && ok "bad value: located error" || bad "bad value (rc $rc): $(cat "$T/log")"
+"$STIC" pipeline --recipe $R --workdir "$W" --max-steps 31 >"$T/log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "holds a run of a different recipe (differs in base" "$T/log" \
+  && ok "work folder of another recipe refused" || bad "other recipe (rc $rc): $(cat "$T/log")"
+"$STIC" pipeline --recipe "$T/nope.yaml" --workdir "$T/w5" >"$T/log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "nope.yaml: recipe file does not exist" "$T/log" && ok "missing recipe file" \
+  || bad "missing recipe (rc $rc): $(cat "$T/log")"
+
+echo "pipeline_tests: $pass passed, $fail failed"
+[ $fail -eq 0 ]
