@@ -112,13 +112,7 @@ int run_generate(const GenerateArgs& a) {
           }
           writer.write(j);
         },
-        [&](int64_t finished, int64_t, int64_t tokens) {
-          bar.set(finished);
-          const double el = bar.elapsed_s();
-          char buf[64];
-          std::snprintf(buf, sizeof buf, "%.0f tok/s", el > 0 ? tokens / el : 0.0);
-          bar.set_suffix(buf);
-        });
+        progress_with_token_rate(bar));
     bar.finish();
     if (!a.stats.empty()) {
       nlohmann::json sj = {{"requests", st.requests}, {"failed", st.failed}, {"prompt_tokens", st.prompt_tokens},

@@ -108,13 +108,7 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
             writer.write({{"id", r.id}, {"text", r.text}, {"token_ids", r.token_ids},
                           {"num_input_tokens", r.num_input_tokens}, {"finish_reason", r.finish_reason}});
           },
-          [&](int64_t finished, int64_t, int64_t tokens) {
-            bar.set(finished);
-            const double el = bar.elapsed_s();
-            char buf[64];
-            std::snprintf(buf, sizeof buf, "%.0f tok/s", el > 0 ? tokens / el : 0.0);
-            bar.set_suffix(buf);
-          });
+          progress_with_token_rate(bar));
       bar.finish();
       res.generated = st.requests;
       res.gen_seconds = st.seconds;

@@ -11,6 +11,7 @@
 #include "stic/infer/decode_graph.h"
 #include "stic/util/error.h"
 #include "stic/util/profile.h"
+#include "stic/util/progress.h"
 
 namespace stic {
 
@@ -90,6 +91,16 @@ uint64_t request_seed(uint64_t run_seed, const std::string& id) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a of the id
   for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
   return splitmix64(run_seed ^ h);
+}
+
+EngineProgress progress_with_token_rate(Progress& bar) {
+  return [&bar](int64_t finished, int64_t, int64_t tokens) {
+    bar.set(finished);
+    const double el = bar.elapsed_s();
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.0f tok/s", el > 0 ? tokens / el : 0.0);
+    bar.set_suffix(buf);
+  };
 }
 
 Engine::Engine(Runner& runner, EngineOptions opts) : runner_(runner), opts_(opts) {

@@ -68,6 +68,10 @@ struct EngineStats {
 // Progress callback: (finished requests, total, generated tokens so far).
 using EngineProgress = std::function<void(int64_t, int64_t, int64_t)>;
 
+class Progress;
+// An EngineProgress that moves `bar` to the finished count and shows generated tokens/s.
+EngineProgress progress_with_token_rate(Progress& bar);
+
 class Engine {
  public:
   Engine(Runner& runner, EngineOptions opts);
