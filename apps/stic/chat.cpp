@@ -25,10 +25,7 @@ struct ChatArgs {
 
 int run_chat(const ChatArgs& a) {
   if (!a.adapter.empty()) fail("--adapter: LoRA adapters are not supported yet by chat");
-  LoadOptions opts;
-  opts.device = parse_device(a.device);
-  opts.dtype = parse_dtype(a.dtype, opts.device);
-  opts.vision_tower = a.vision_tower;
+  const LoadOptions opts = load_options(a.device, a.dtype, a.vision_tower);
   Runner runner(a.model, opts);
   // the same engine as `stic generate`, with one slot
   GenRequest req;

@@ -86,10 +86,7 @@ int run_generate(const GenerateArgs& a) {
   std::fprintf(stderr, "stic generate: %zu requests to run, %zu already in %s, %zu malformed lines\n", reqs.size(),
                skipped_done, a.out.c_str(), malformed);
   if (!reqs.empty()) {
-    LoadOptions opts;
-    opts.device = parse_device(a.device);
-    opts.dtype = parse_dtype(a.dtype, opts.device);
-    opts.vision_tower = a.vision_tower;
+    const LoadOptions opts = load_options(a.device, a.dtype, a.vision_tower);
     Runner runner(a.model, opts);
     EngineOptions eo;
     eo.max_batch = a.batch_size;

@@ -62,10 +62,7 @@ void save_full_checkpoint(Llava& model, const std::string& dir) {
 int run_train_sft(SftArgs a) {
   if (a.full && !a.adapter.empty())
     fail("train-sft: --full trains the base weights; it cannot continue an --adapter (merge it first)");
-  LoadOptions opts;
-  opts.device = parse_device(a.device);
-  opts.dtype = parse_dtype(a.dtype, opts.device);
-  opts.vision_tower = a.vision_tower;
+  const LoadOptions opts = load_options(a.device, a.dtype, a.vision_tower);
   Runner runner(a.model, opts);
   auto& model = runner.model();
   LoraConfig lora = a.lora;

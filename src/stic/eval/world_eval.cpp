@@ -82,9 +82,7 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
       std::fprintf(stderr, "stic eval: %zu requests to run, %lld already in %s\n", reqs.size(),
                    static_cast<long long>(res.resumed), pred_path.c_str());
     if (!reqs.empty()) {
-      LoadOptions lo;
-      lo.device = parse_device(o.device);
-      lo.dtype = parse_dtype(o.dtype, lo.device);
+      const LoadOptions lo = load_options(o.device, o.dtype);
       Runner runner(o.model, lo);
       if (!o.adapter.empty()) {
         auto rep = load_adapter(runner.model(), o.adapter);

@@ -26,6 +26,14 @@ torch::ScalarType parse_dtype(const std::string& name, const torch::Device& devi
   fail("--dtype '", name, "' is not valid (expected auto, fp32, bf16 or fp16)");
 }
 
+LoadOptions load_options(const std::string& device, const std::string& dtype, const std::string& vision_tower) {
+  LoadOptions o;
+  o.device = parse_device(device);
+  o.dtype = parse_dtype(dtype, o.device);
+  o.vision_tower = vision_tower;
+  return o;
+}
+
 namespace {
 size_t count_image_markers(const std::string& s) {
   size_t n = 0;
