@@ -17,6 +17,9 @@ namespace stic::app {
 namespace {
 
 struct SftArgs {
+  double mm_projector_lr = -1, mm_vision_tower_lr = -1;
+  std::string eval_data;
+  int64_t eval_every = 0, eval_examples = 128;
   std::string model, adapter, data, image_dir, output_dir, tmpl = "auto", device = "cpu", dtype = "auto",
                                                             vision_tower, schedule = "cosine", targets;
   TrainConfig train;
@@ -116,6 +119,11 @@ int run_train_sft(SftArgs a) {
   tc.output_dir = a.output_dir;
   tc.schedule = a.schedule;
   tc.progress = !a.no_progress;
+  if (a.mm_projector_lr >= 0) tc.lr_by_prefix.push_back({"multi_modal_projector.", a.mm_projector_lr});
+  if (a.mm_vision_tower_lr >= 0) {
+    tc.lr_by_prefix.push_back({"vision_tower.", a.mm_vision_tower_lr});
+    tc.lr_by_prefix.push_back({"image_newline", a.mm_vision_tower_lr});
+  }
   int64_t n_params = 0;
   for (auto& p : model->language_model->parameters()) n_params += p.numel();
   tc.flops_per_token = 6.0 * static_cast<double>(n_params);
@@ -129,11 +137,31 @@ int run_train_sft(SftArgs a) {
     }
   };
   Trainer trainer(tc, params, task.lengths(), [&](const std::vector<int64_t>& idx) { return task.micro(idx); }, save);
+  std::unique_ptr<SftTask> eval_task;
+  if (!a.eval_data.empty()) {
+    SftOptions eo = so;
+    eo.errors_path = a.output_dir + "/eval_errors.jsonl";
+    std::filesystem::remove(eo.errors_path, ec);
+    eval_task = std::make_unique<SftTask>(runner, a.eval_data, eo);
+    const int64_t every = a.eval_every > 0 ? a.eval_every : std::max<int64_t>(1, trainer.total_steps() / 10);
+    trainer.set_step_hook([&, every](int64_t step, std::map<std::string, double>& m) {
+      if (step % every != 0 && step != trainer.total_steps()) return;
+      const auto e = eval_task->evaluate(a.eval_examples, tc.batch_size);
+      m["eval_loss"] = e.loss;
+      m["eval_loss_other_image"] = e.loss_other_image;
+      m["eval_image_gain"] = e.image_gain;
+      m["eval_examples"] = static_cast<double>(e.examples);
+      std::fprintf(stderr, "%seval step %lld: loss %.4f, with another image %.4f, image gain %.4f nats/token (%lld examples)\n",
+                   tc.progress ? "\r\033[K" : "", static_cast<long long>(step), e.loss, e.loss_other_image,
+                   e.image_gain, static_cast<long long>(e.examples));
+    });
+  }
   trainer.set_fingerprint({{"data", a.data}, {"model", a.model}, {"full", a.full ? "1" : "0"}});
   {
     nlohmann::json cfg = {{"verb", "train-sft"}, {"model", a.model}, {"adapter", a.adapter}, {"data", a.data},
                           {"image_dir", a.image_dir}, {"template", a.tmpl}, {"device", a.device}, {"dtype", a.dtype},
-                          {"lr", tc.lr}, {"schedule", tc.schedule}, {"warmup_ratio", tc.warmup_ratio},
+                          {"lr", tc.lr}, {"mm_projector_lr", a.mm_projector_lr},
+                          {"mm_vision_tower_lr", a.mm_vision_tower_lr}, {"schedule", tc.schedule}, {"warmup_ratio", tc.warmup_ratio},
                           {"batch_size", tc.batch_size}, {"grad_accum", tc.grad_accum}, {"max_steps", tc.max_steps},
                           {"epochs", tc.epochs}, {"total_steps", trainer.total_steps()},
                           {"weight_decay", tc.adam.weight_decay}, {"max_grad_norm", tc.max_grad_norm},
@@ -173,11 +201,19 @@ void register_train_sft(CLI::App& app) {
   c->add_option("--data", a->data, "LLaVA JSON list or JSONL of {id, image, conversations}")->required();
   c->add_option("--image-dir", a->image_dir, "folder the records' image paths are relative to");
   c->add_option("--output-dir", a->output_dir, "adapter, checkpoints, metrics.jsonl, errors.jsonl")->required();
+  c->add_option("--eval-data", a->eval_data,
+                 "held-out LLaVA records: eval loss, loss with a mismatched image and their gap in metrics.jsonl");
+  c->add_option("--eval-every", a->eval_every, "evaluate every N steps (default: total/10) and at the end");
+  c->add_option("--eval-examples", a->eval_examples, "held-out examples per evaluation (0: all)");
   c->add_option("--template", a->tmpl, "auto|vicuna_v1|llava_v1|mistral_instruct|llava_llama_2")
       ->check(CLI::IsMember({"auto", "vicuna_v1", "v1", "llava_v1", "mistral_instruct", "llava_llama_2"}));
   c->add_option("--max-steps", a->train.max_steps, "optimizer steps (default: --epochs)");
   c->add_option("--epochs", a->train.epochs, "passes over the data")->check(CLI::PositiveNumber);
   c->add_option("--lr", a->train.lr, "peak learning rate")->check(CLI::NonNegativeNumber);
+  c->add_option("--mm-projector-lr", a->mm_projector_lr,
+                 "peak lr of the projector (LLaVA's mm_projector_lr; default: --lr)")->check(CLI::NonNegativeNumber);
+  c->add_option("--mm-vision-tower-lr", a->mm_vision_tower_lr,
+                 "peak lr of the vision tower (LLaVA's mm_vision_tower_lr; default: --lr)")->check(CLI::NonNegativeNumber);
   c->add_option("--schedule", a->schedule, "cosine|linear|constant")->check(CLI::IsMember({"cosine", "linear", "constant"}));
   c->add_option("--warmup-ratio", a->train.warmup_ratio, "warmup steps = ceil(ratio * total)")->check(CLI::Range(0.0, 1.0));
   c->add_option("--batch-size", a->train.batch_size, "examples per micro-batch")->check(CLI::PositiveNumber);

@@ -116,6 +116,9 @@ else bad "world --preset world-smoke (rc=$rc: $(cat "$T/err"))"; fi
 rm "$T/world/images/base/base_000005.png"
 "$STIC" world --out "$T/world" --preset world-smoke --quiet >/dev/null 2>"$T/err"   && grep -q "(1 rendered, 95 already there)" "$T/err" && ok "world resumes: only the missing image is redone" \
   || bad "world resume ($(cat "$T/err"))"
+( cd "$T" && "$STIC" world --out rel_world --preset world-smoke --quiet >/dev/null 2>"$T/err" ) \
+  && [ -f "$T/rel_world/model/tokenizer.model" ] && ok "world with a relative --out (tokenizer trained)" \
+  || bad "world with a relative --out ($(cat "$T/err"))"
 expect_fail "unknown world preset" "unknown world preset 'world-huge' \(valid presets: world-smoke, world-tiny, world-small\)" \
   "$STIC" world --out "$T/world2" --preset world-huge
 expect_fail "folder holds another world" "holds a different world \(preset world-smoke, seed 0" \

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -58,7 +59,7 @@ std::vector<json> jsonl(const std::string& p) {
 
 std::string tmpdir(const std::string& name) {
   const std::string d = std::string(STIC_BINARY_DIR) + "/test-tmp/" + name;
-  fs::remove_all(d);
+  stic::remove_tree(d);
   fs::create_directories(fs::path(d).parent_path());
   return d;
 }
@@ -460,3 +461,20 @@ TEST(Progress, LineAndDurations) {
 }
 
 }  // namespace
+
+// remove_tree (util/fs.h): nested folders go, a symlink inside goes without its target.
+TEST(Fs, RemoveTreeDeletesNestedFoldersButNotSymlinkTargets) {
+  const fs::path root = fs::temp_directory_path() / ("stic_rm_" + std::to_string(::getpid()));
+  stic::remove_tree(root.string());
+  fs::create_directories(root / "a" / "b" / "c");
+  fs::create_directories(root.string() + "_keep");
+  std::ofstream(root / "a" / "b" / "c" / "f.txt") << "x";
+  std::ofstream(root / "a" / "g.txt") << "y";
+  std::ofstream(root.string() + "_keep/k.txt") << "z";
+  fs::create_directory_symlink(root.string() + "_keep", root / "a" / "link");
+  EXPECT_TRUE(stic::remove_tree(root.string()));
+  EXPECT_FALSE(fs::exists(root));
+  EXPECT_TRUE(fs::exists(root.string() + "_keep/k.txt"));
+  EXPECT_TRUE(stic::remove_tree(root.string()));  // absent: fine
+  EXPECT_TRUE(stic::remove_tree(root.string() + "_keep"));
+}

@@ -156,7 +156,7 @@ TEST(WorldMetrics, ShortAnswers) {
 
 std::string make_world(const std::string& name) {
   const std::string d = std::string(STIC_BINARY_DIR) + "/test-tmp/" + name;
-  fs::remove_all(d);
+  stic::remove_tree(d);
   WorldOptions o;
   o.out = d;
   o.preset = "world-smoke";

@@ -238,3 +238,41 @@ TEST(Engine, StopStringsCutTheText) {
 }
 
 }  // namespace
+
+// The CUDA decode attention kernels against a fp32 reference on ragged slots (lengths 1..L-1),
+// GQA 8 query / 2 KV heads. The dense kernel attends over every slot's [0, attend_len) and
+// corrects for the zero keys past each slot's length; with a non-zero tail it must be wrong,
+// which shows the test sees the tail at all.
+TEST(DecodeAttention, FlashKernelsMatchReferenceOnRaggedSlots) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(7);
+  const int64_t S = 5, H = 8, HKV = 2, D = 64, L = 320, rep = H / HKV;
+  const std::vector<int64_t> len = {1, 17, 128, 200, 299};  // keys per slot (write_pos = len - 1)
+  const int64_t attend = 300;
+  auto opt = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+  auto kstore = torch::zeros({S, L, HKV, D}, opt), vstore = torch::zeros({S, L, HKV, D}, opt);
+  for (int64_t s = 0; s < S; ++s) {
+    kstore[s].narrow(0, 0, len[s]).copy_(torch::randn({len[s], HKV, D}, opt));
+    vstore[s].narrow(0, 0, len[s]).copy_(torch::randn({len[s], HKV, D}, opt));
+  }
+  auto kc = kstore.permute({0, 2, 1, 3}), vc = vstore.permute({0, 2, 1, 3});  // (S, Hkv, L, D) views
+  auto q = torch::randn({S, H, 1, D}, opt) * 2;
+  auto wpos = torch::tensor(len, torch::kInt64).to(torch::kCUDA) - 1;
+  // reference: fp32 softmax over each slot's own keys
+  std::vector<torch::Tensor> ref;
+  for (int64_t s = 0; s < S; ++s) {
+    auto k = kc[s].narrow(1, 0, len[s]).to(torch::kFloat32), v = vc[s].narrow(1, 0, len[s]).to(torch::kFloat32);
+    auto qs = q[s].to(torch::kFloat32).view({HKV, rep, D});
+    auto p = torch::softmax(torch::matmul(qs, k.transpose(1, 2)) / std::sqrt(double(D)), -1);
+    ref.push_back(torch::matmul(p, v).view({H, 1, D}));
+  }
+  auto reference = torch::stack(ref, 0);
+  auto err = [&](const torch::Tensor& o) { return (o.to(torch::kFloat32) - reference).abs().max().item<double>(); };
+  EXPECT_LT(err(stic::flash_decode(q, kc, vc, wpos, attend)), 2e-2);
+  EXPECT_LT(err(stic::flash_decode_dense(q, kc, vc, wpos, attend)), 2e-2);
+  // garbage past slot 0's single key: the dense kernel's correction no longer holds
+  kstore[0].narrow(0, 1, 50).fill_(1.0);
+  vstore[0].narrow(0, 1, 50).fill_(3.0);
+  EXPECT_GT(err(stic::flash_decode_dense(q, kc, vc, wpos, attend)), 0.5);
+  EXPECT_LT(err(stic::flash_decode(q, kc, vc, wpos, attend)), 2e-2);  // varlen reads only [0, len)
+}

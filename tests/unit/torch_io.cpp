@@ -2,6 +2,8 @@
 // arithmetic (hand-derived values in comments).
 #include <gtest/gtest.h>
 
+#include "stic/util/fs.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -17,7 +19,7 @@ const std::string kParity = std::string(STIC_SOURCE_DIR) + "/tests/fixtures/pari
 
 std::string tmpdir(const std::string& name) {
   auto p = fs::temp_directory_path() / ("stic_io_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
+  stic::remove_tree(p);
   fs::create_directories(p);
   return p.string();
 }

@@ -61,7 +61,7 @@ double rel(const torch::Tensor& a, const torch::Tensor& b) {
 
 std::string tmpdir(const std::string& tag) {
   auto d = fs::temp_directory_path() / ("stic_lora_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
+  stic::remove_tree(d);
   fs::create_directories(d);
   return d.string();
 }
@@ -180,7 +180,7 @@ TEST(Lora, MergeEqualsAdapterAndExportReloads) {
   EXPECT_LT(rel(merged, with), 1e-5);
   auto re = stic::load_llava(d, stic::LoadOptions{});
   EXPECT_LT(rel(case_logits(re, "next_mistral"), with), 1e-5);
-  fs::remove_all(d);
+  stic::remove_tree(d);
 }
 
 TEST(Lora, ExportOriginalLayout) {
@@ -193,7 +193,7 @@ TEST(Lora, ExportOriginalLayout) {
   stic::Runner re(d, o);
   EXPECT_EQ(re.config().layout, stic::CheckpointLayout::Original);
   EXPECT_LT(rel(case_logits(re.model(), "next_mistral", 1000, re.placeholder_id()), with), 1e-5);
-  fs::remove_all(d);
+  stic::remove_tree(d);
 }
 
 TEST(Lora, SaveLoadRoundTripIsExact) {
@@ -217,7 +217,7 @@ TEST(Lora, SaveLoadRoundTripIsExact) {
     EXPECT_EQ(rep.lora_modules, 14);
     EXPECT_EQ(rep.full_tensors, 4);  // projector linear_1/linear_2 weight + bias
     EXPECT_TRUE(torch::equal(case_logits(fresh, "next_mistral"), with));
-    fs::remove_all(d);
+    stic::remove_tree(d);
   }
 }
 
@@ -260,7 +260,7 @@ TEST(Lora, BadAdapterFilesAreLocatedErrors) {
   // DoRA config
   std::ofstream(d + "/adapter_config.json") << R"({"peft_type":"LORA","use_dora":true,"r":4,"lora_alpha":8})";
   EXPECT_THROW(stic::read_adapter_config(d), stic::Error);
-  fs::remove_all(d);
+  stic::remove_tree(d);
 }
 
 }  // namespace

@@ -233,6 +233,11 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
     }
   }
 
+  // Dense flash decode (decoder.cpp) needs every key past a slot's length to be zero: track how
+  // far each slot has been written and zero the old tail when a new request takes the slot.
+  cache.zero_tail = device.is_cuda();
+  std::vector<int64_t> extent(static_cast<size_t>(S), 0);
+
   Lru<ImageEntry> images(static_cast<size_t>(std::max(0, opts_.image_cache)));
   Lru<PrefixEntry> prefixes(opts_.share_prefix ? static_cast<size_t>(std::max(0, opts_.prefix_cache)) : 0);
   std::vector<Slot> slots(S);
@@ -331,6 +336,13 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
       st.prompt_tokens += T;
       if (T + q.max_new_tokens > L)
         fail("prompt of ", T, " positions + max_new_tokens ", q.max_new_tokens, " exceeds the cache length ", L);
+      if (cache.zero_tail && extent[si] > T) {
+        for (int64_t l = 0; l < n_layers; ++l) {
+          cache.k[l].select(0, si).narrow(1, T, extent[si] - T).zero_();
+          cache.v[l].select(0, si).narrow(1, T, extent[si] - T).zero_();
+        }
+      }
+      extent[si] = T;
       int64_t start = 0;
       const int64_t prefix_len = placeholder_pos >= 0 ? placeholder_pos + feats.size(0) : 0;
       if (!prefix_key.empty() && prefix_len < T) {
@@ -403,9 +415,11 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
       if (slots[i].active) {
         tokens[i] = slots[i].last_token;
         wpos[i] = slots[i].len;
+        extent[i] = std::max(extent[i], slots[i].len + 1);
         st.kv_tokens_read += slots[i].len + 1;
         ++st.slot_steps;
       }
+    for (int64_t i = 0; i < S; ++i) extent[i] = std::max<int64_t>(extent[i], 1);  // idle slots write position 0
     const int64_t lr = max_pos + 1;
     torch::Tensor logits;  // (S, V) fp32
     const double tl = now_s();

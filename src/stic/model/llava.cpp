@@ -55,13 +55,17 @@ int64_t LlavaImpl::num_image_tokens(int orig_h, int orig_w) const {
   return per_crop + uh * (uw + 1);
 }
 
-torch::Tensor LlavaImpl::encode_image(const ImageInput& image) {
+torch::Tensor LlavaImpl::encode_crops(const torch::Tensor& crops) {
   const auto dtype = multi_modal_projector->linear_1->weight.scalar_type();
   const auto device = multi_modal_projector->linear_1->weight.device();
-  auto pixels = image.pixels.to(device, dtype);                                   // (N, 3, H, W)
+  auto pixels = crops.to(device, dtype);                                          // (N, 3, H, W)
   auto feats = vision_tower->forward_features(pixels, cfg.feature_layers);        // (N, 1+P, Cv*k)
   if (cfg.select_strategy == "default") feats = feats.narrow(1, 1, feats.size(1) - 1);  // drop CLS
-  feats = multi_modal_projector(feats);                                           // (N, P, C)
+  return multi_modal_projector(feats);                                            // (N, P, C)
+}
+
+torch::Tensor LlavaImpl::encode_image(const ImageInput& image) {
+  auto feats = encode_crops(image.pixels);                                        // (N, P, C)
   const int64_t c = feats.size(-1);
   if (cfg.aspect != ImageAspect::Anyres || feats.size(0) == 1) {
     auto f = feats[0];                                                            // (P, C)

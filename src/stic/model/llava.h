@@ -101,11 +101,25 @@ struct KVCache {
   int64_t start = 0;        // static prefill: first position written
   torch::Tensor write_pos;  // static decode: (S) int64 on the cache's device
   int64_t attend_len = 0;   // static decode: keys [0, attend_len) are read
+  // static decode: the owner guarantees that every key and value past a slot's write position
+  // is exactly zero (the engine zeroes a slot's old tail when it admits a request), which lets
+  // CUDA decode attend densely over [0, attend_len) and correct the softmax afterwards.
+  bool zero_tail = false;
   int64_t length() const {
     if (is_static) return slot >= 0 ? start : attend_len;
     return k.empty() || !k[0].defined() ? 0 : k[0].size(2);
   }
 };
+
+// CUDA decode attention for the static cache (decoder.cpp; bf16/fp16, exposed for tests).
+// q (S, H, 1, D); kc/vc the (S, Hkv, L, D) view of a token-major (S, L, Hkv, D) cache; slot s
+// attends to keys [0, write_pos[s]]. `flash_decode` is FlashAttention-2's varlen kernel with
+// per-slot lengths; `flash_decode_dense` its dense kernel over [0, attend_len) for every slot,
+// exact only when the keys and values past each slot's write position are zero.
+torch::Tensor flash_decode(const torch::Tensor& q, const torch::Tensor& kc, const torch::Tensor& vc,
+                           const torch::Tensor& write_pos, int64_t max_k);
+torch::Tensor flash_decode_dense(const torch::Tensor& q, const torch::Tensor& kc, const torch::Tensor& vc,
+                                 const torch::Tensor& write_pos, int64_t attend_len);
 
 struct RMSNormImpl : torch::nn::Module {
   RMSNormImpl(int dim, double eps);
@@ -175,6 +189,9 @@ struct LlavaImpl : torch::nn::Module {
 
   // Projected image features in the order they are spliced: (n_tokens, C_text).
   torch::Tensor encode_image(const ImageInput& image);
+  // Vision tower + projector over crops (N, 3, H, W) -> (N, P, C_text), no anyres packing: the
+  // per-crop features encode_image starts from (a batch of `pad`-mode images in one call).
+  torch::Tensor encode_crops(const torch::Tensor& pixels);
   // Number of feature vectors encode_image returns for an image of this size (no compute).
   int64_t num_image_tokens(int orig_h, int orig_w) const;
   // Token embeddings (1, T, C) of `ids`, with the single image placeholder id replaced by

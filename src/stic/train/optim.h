@@ -25,6 +25,9 @@ class AdamW {
  public:
   AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions opts);
   void step(double lr);  // one update with the current .grad of every parameter (undefined grad = skip)
+  // Parameter i is updated with lr * scale (its weight decay too): LLaVA's separate learning
+  // rates for the projector / vision tower (mm_projector_lr, mm_vision_tower_lr). Default 1.
+  void set_lr_scale(size_t i, double scale) { lr_scale_.at(i) = scale; }
   void zero_grad();
   int64_t steps() const { return t_; }
   // Moments, master copies and step count under stable names ("exp_avg/<param>", ...).
@@ -35,6 +38,7 @@ class AdamW {
  private:
   std::vector<std::pair<std::string, torch::Tensor>> params_;
   std::vector<torch::Tensor> master_, m_, v_;  // master_[i] undefined when the param is fp32
+  std::vector<double> lr_scale_;
   AdamWOptions o_;
   int64_t t_ = 0;
 };

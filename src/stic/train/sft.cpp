@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <tuple>
@@ -271,32 +272,51 @@ SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<in
   if (model->image_newline.defined()) vision_trains |= model->image_newline.requires_grad();
   std::vector<torch::Tensor> embeds, labels;
   SftBatch b;
+  auto where_of = [&](const SftExample& ex) {
+    return data_path_ + ": record " + std::to_string(ex.record) + (ex.id.empty() ? "" : " (id " + ex.id + ")");
+  };
+  // 1. decode the images; 2. encode them (one vision-tower call for all single-crop images)
+  std::map<int64_t, ImageInput> decoded;
   for (int64_t i : idx) {
     if (bad_examples_.count(i)) continue;
     const SftExample& ex = examples_.at(static_cast<size_t>(i));
-    const std::string where =
-        data_path_ + ": record " + std::to_string(ex.record) + (ex.id.empty() ? "" : " (id " + ex.id + ")");
-    torch::Tensor feats;
-    if (!ex.image.empty()) {
-      ImageInput im;
-      if (images && images->count(i)) {
-        im = images->at(i);
+    if (ex.image.empty()) continue;
+    if (images && images->count(i)) {
+      decoded[i] = images->at(i);
+      continue;
+    }
+    try {
+      decoded[i] = runner_.load_image(ex.image);
+    } catch (const Error& e) {
+      bad_examples_.insert(i);
+      skip(ex.record, ex.id, "image_corrupt", where_of(ex) + ": " + e.what());
+    }
+  }
+  std::map<int64_t, torch::Tensor> features;
+  {
+    std::unique_ptr<torch::NoGradGuard> ng;
+    if (!vision_trains) ng = std::make_unique<torch::NoGradGuard>();
+    std::vector<int64_t> single;
+    std::vector<torch::Tensor> crops;
+    for (auto& [i, im] : decoded) {
+      if (runner_.config().aspect != ImageAspect::Anyres && im.pixels.size(0) == 1) {
+        single.push_back(i);
+        crops.push_back(im.pixels);
       } else {
-        try {
-          im = runner_.load_image(ex.image);
-        } catch (const Error& e) {
-          bad_examples_.insert(i);
-          skip(ex.record, ex.id, "image_corrupt", where + ": " + e.what());
-          continue;
-        }
-      }
-      if (vision_trains) {
-        feats = model->encode_image(im);
-      } else {
-        torch::NoGradGuard ng;
-        feats = model->encode_image(im);
+        features[i] = model->encode_image(im);
       }
     }
+    if (!crops.empty()) {
+      auto f = model->encode_crops(torch::cat(crops, 0));  // (n, P, C)
+      for (size_t k = 0; k < single.size(); ++k) features[single[k]] = f[static_cast<int64_t>(k)];
+    }
+  }
+  for (int64_t i : idx) {
+    if (bad_examples_.count(i)) continue;
+    const SftExample& ex = examples_.at(static_cast<size_t>(i));
+    const std::string where = where_of(ex);
+    torch::Tensor feats;
+    if (!ex.image.empty()) feats = features.at(i);
     std::vector<int64_t> ids = ex.chat.ids, lab = ex.chat.labels;
     const int64_t nimg = feats.defined() ? feats.size(0) : 0;
     const int64_t total = static_cast<int64_t>(ids.size()) + (nimg > 0 ? nimg - 1 : 0);
@@ -379,6 +399,62 @@ MicroBatchResult SftTask::micro(const std::vector<int64_t>& idx) {
   r.loss = loss(b);
   int64_t labels = (b.labels.narrow(1, 1, b.labels.size(1) - 1) != kIgnoreIndex).sum().item<int64_t>();
   r.metrics["label_tokens"] = static_cast<double>(labels);
+  return r;
+}
+
+SftTask::EvalResult SftTask::evaluate(int64_t max_examples, int batch_size) {
+  auto& model = runner_.model();
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::NoGradGuard ng;
+  std::vector<int64_t> idx, with_image;
+  for (int64_t i = 0; i < static_cast<int64_t>(examples_.size()); ++i) {
+    if (max_examples > 0 && static_cast<int64_t>(idx.size()) >= max_examples) break;
+    if (bad_examples_.count(i)) continue;
+    const auto& ex = examples_[static_cast<size_t>(i)];
+    if (!ex.image.empty() && !eval_images_.count(i)) {
+      try {
+        eval_images_[i] = runner_.load_image(ex.image);
+      } catch (const Error& e) {
+        bad_examples_.insert(i);
+        skip(ex.record, ex.id, "image_corrupt", data_path_ + ": record " + std::to_string(ex.record) + ": " + e.what());
+        continue;
+      }
+    }
+    idx.push_back(i);
+    if (!ex.image.empty()) with_image.push_back(i);
+  }
+  std::map<int64_t, ImageInput> other;  // example -> the image of the next example with one
+  for (size_t k = 0; k < with_image.size(); ++k)
+    other[with_image[k]] = eval_images_.at(with_image[(k + 1) % with_image.size()]);
+  EvalResult r;
+  double sum_true = 0, sum_other = 0;
+  const size_t bs = static_cast<size_t>(std::max(1, batch_size));
+  for (size_t s = 0; s < idx.size(); s += bs) {
+    std::vector<int64_t> part(idx.begin() + static_cast<std::ptrdiff_t>(s),
+                              idx.begin() + static_cast<std::ptrdiff_t>(std::min(idx.size(), s + bs)));
+    for (int pass = 0; pass < 2; ++pass) {
+      SftBatch b = build_batch(part, pass == 0 ? &eval_images_ : &other);
+      if (b.used.empty()) continue;
+      auto y = b.labels.narrow(1, 1, b.labels.size(1) - 1);
+      const int64_t n = (y != kIgnoreIndex).sum().item<int64_t>();
+      if (n == 0) continue;
+      const double l = loss(b).item<double>() * static_cast<double>(n);
+      if (pass == 0) {
+        sum_true += l;
+        r.label_tokens += n;
+        r.examples += static_cast<int64_t>(b.used.size());
+      } else {
+        sum_other += l;
+      }
+    }
+  }
+  if (was_training) model->train();
+  if (r.label_tokens > 0) {
+    r.loss = sum_true / static_cast<double>(r.label_tokens);
+    r.loss_other_image = sum_other / static_cast<double>(r.label_tokens);
+    r.image_gain = r.loss_other_image - r.loss;
+  }
   return r;
 }
 

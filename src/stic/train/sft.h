@@ -95,6 +95,17 @@ class SftTask {
   torch::Tensor loss(const SftBatch& b);
   MicroBatchResult micro(const std::vector<int64_t>& idx);
 
+  // Held-out evaluation (no gradients, dropout off): the label-token-weighted mean loss over the
+  // first `max_examples` usable examples (0 = all), and the same loss when every example with an
+  // image is shown the image of the next such example instead (a mismatched image). Their
+  // difference, `image_gain` (nats per answer token), is how much the model's answers rest on
+  // the image: ~0 for a model that ignores it.
+  struct EvalResult {
+    double loss = 0.0, loss_other_image = 0.0, image_gain = 0.0;
+    int64_t examples = 0, label_tokens = 0;
+  };
+  EvalResult evaluate(int64_t max_examples, int batch_size);
+
   // Summary: counts by reason ("no_assistant_turn", "image_without_file", "image_missing",
   // "image_corrupt", "multiple_images", "bad_turns", "too_long", "truncated_records"),
   // plus "truncated_tokens".
@@ -113,6 +124,7 @@ class SftTask {
   std::set<int64_t> bad_examples_;     // example indices skipped at batch time
   std::set<int64_t> truncated_;        // example indices counted as truncated
   int messages_ = 0;
+  std::map<int64_t, ImageInput> eval_images_;  // decoded once for evaluate()
 };
 
 // Shifted causal-LM cross-entropy: logits (B, T, V), labels (B, T); mean over labels != -100.

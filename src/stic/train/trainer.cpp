@@ -28,6 +28,7 @@ AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOpt
     master_.push_back(p.scalar_type() == torch::kFloat32 ? torch::Tensor() : p.detach().to(torch::kFloat32).clone());
     m_.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat32)));
     v_.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat32)));
+    lr_scale_.push_back(1.0);
   }
 }
 
@@ -41,14 +42,14 @@ void AdamW::step(double lr) {
   ++t_;
   const double bc1 = 1.0 - std::pow(o_.beta1, static_cast<double>(t_));
   const double bc2 = 1.0 - std::pow(o_.beta2, static_cast<double>(t_));
-  const double step_size = lr / bc1;
   const double bc2_sqrt = std::sqrt(bc2);
   for (size_t i = 0; i < params_.size(); ++i) {
     auto& p = params_[i].second;
     if (!p.grad().defined()) continue;
+    const double lr_i = lr * lr_scale_[i], step_size = lr_i / bc1;
     auto g = p.grad().to(torch::kFloat32);
     torch::Tensor w = master_[i].defined() ? master_[i] : p;
-    if (o_.weight_decay != 0.0) w.mul_(1.0 - lr * o_.weight_decay);
+    if (o_.weight_decay != 0.0) w.mul_(1.0 - lr_i * o_.weight_decay);
     m_[i].mul_(o_.beta1).add_(g, 1.0 - o_.beta1);
     v_[i].mul_(o_.beta2).addcmul_(g, g, 1.0 - o_.beta2);
     auto denom = (v_[i].sqrt() / bc2_sqrt).add_(o_.eps);
@@ -189,6 +190,12 @@ Trainer::Trainer(TrainConfig cfg, std::vector<std::pair<std::string, torch::Tens
       micro_(std::move(micro)),
       save_(std::move(save)),
       opt_(params_, cfg_.adam) {
+  for (size_t i = 0; i < params_.size(); ++i)
+    for (const auto& [prefix, lr] : cfg_.lr_by_prefix)
+      if (params_[i].first.rfind(prefix, 0) == 0) {
+        opt_.set_lr_scale(i, cfg_.lr > 0 ? lr / cfg_.lr : 0.0);
+        break;
+      }
   if (params_.empty()) fail("training: no trainable parameters");
   if (lengths_.empty()) fail("training: the data set is empty (no usable records)");
   if (cfg_.batch_size < 1 || cfg_.grad_accum < 1) fail("training: batch size and grad accumulation must be >= 1");
@@ -240,7 +247,7 @@ void Trainer::save_checkpoint(int64_t step, int64_t micro, double loss) {
   const std::string final_dir = cfg_.output_dir + "/" + name;
   const std::string tmp = final_dir + ".tmp";
   std::error_code ec;
-  fs::remove_all(tmp, ec);
+  remove_tree(tmp);
   fs::create_directories(tmp, ec);
   if (ec) fail(tmp, ": cannot create checkpoint folder: ", ec.message());
   if (save_) save_(tmp);
@@ -258,7 +265,7 @@ void Trainer::save_checkpoint(int64_t step, int64_t micro, double loss) {
     f.write(j.dump(1) + "\n");
     f.commit();
   }
-  fs::remove_all(final_dir, ec);
+  remove_tree(final_dir);
   fs::rename(tmp, final_dir, ec);
   if (ec) fail(final_dir, ": cannot move the finished checkpoint into place: ", ec.message());
   fsync_dir(cfg_.output_dir);
@@ -282,7 +289,7 @@ void Trainer::save_checkpoint(int64_t step, int64_t micro, double loss) {
   std::sort(all.begin(), all.end());
   const int keep = std::max(1, cfg_.keep_checkpoints);
   for (size_t i = 0; i + keep < all.size(); ++i)
-    if (all[i].first != step) fs::remove_all(all[i].second, ec);
+    if (all[i].first != step) remove_tree(all[i].second);
 }
 
 void Trainer::load_checkpoint(int64_t* step, int64_t* micro) {
@@ -406,13 +413,15 @@ TrainResult Trainer::run() {
       tokens_window += static_cast<double>(tokens);
       const double loss = used > 0 ? loss_sum / used : std::nan("");
       res.last_loss = loss;
-      if (hook_) hook_(step, msum);
-      if (metrics && (step % std::max<int64_t>(1, cfg_.log_every) == 0 || step == total_steps_)) {
+      std::map<std::string, double> extra;  // the hook's metrics, logged as given (not averaged)
+      if (hook_) hook_(step, extra);
+      if (metrics && (step % std::max<int64_t>(1, cfg_.log_every) == 0 || step == total_steps_ || !extra.empty())) {
         const double t = now_s();
         nlohmann::json j = {{"step", step}, {"loss", used > 0 ? nlohmann::json(loss) : nlohmann::json(nullptr)},
                             {"lr", lr}, {"grad_norm", gnorm}, {"tokens", tokens_total},
                             {"epoch", static_cast<double>(micro) / static_cast<double>(batches_per_epoch_)}};
         for (auto& [k, v] : msum) j[k] = used > 0 ? v / used : v;
+        for (auto& [k, v] : extra) j[k] = v;
         const double dt = t - time_window_start;
         if (dt > 0) {
           j["tokens_per_s"] = tokens_window / dt;

@@ -54,6 +54,10 @@ struct TrainConfig {
   bool resume = false;
   int64_t stop_after = -1;          // stop (after checkpointing) at this step, as a kill would
   bool progress = true;             // progress bar on stderr (TTY: redrawn; else every log step)
+  // Per-parameter learning rates: a parameter whose name starts with a prefix here gets that
+  // absolute peak lr (same schedule) instead of `lr` — LLaVA's mm_projector_lr /
+  // mm_vision_tower_lr. The first matching prefix wins.
+  std::vector<std::pair<std::string, double>> lr_by_prefix;
   double peak_tflops = 0.0;         // > 0: log MFU against this peak
   double flops_per_token = 0.0;     // 6 * (trainable-relevant) params, for MFU
 };
@@ -77,7 +81,8 @@ class Trainer {
  public:
   using MicroFn = std::function<MicroBatchResult(const std::vector<int64_t>& example_indices)>;
   using SaveFn = std::function<void(const std::string& dir)>;  // writes the user-facing weights
-  // A hook called after each optimizer step (e.g. evaluation); may add metrics to the record.
+  // A hook called after each optimizer step (e.g. evaluation). Metrics it adds are written to
+  // that step's metrics.jsonl record as given (a step with hook metrics is always logged).
   using StepHook = std::function<void(int64_t step, std::map<std::string, double>& metrics)>;
 
   Trainer(TrainConfig cfg, std::vector<std::pair<std::string, torch::Tensor>> params, std::vector<int64_t> lengths,

@@ -1,5 +1,7 @@
 #include "stic/util/fs.h"
 
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -50,5 +52,16 @@ std::string read_text_file(const std::string& path) {
 
 bool file_exists(const std::string& path) { return std::filesystem::is_regular_file(path); }
 bool dir_exists(const std::string& path) { return std::filesystem::is_directory(path); }
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path) == 0 ? 0 : -1; }
+}  // namespace
+
+bool remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT;
+  if (!S_ISDIR(st.st_mode)) return ::unlink(path.c_str()) == 0;
+  return ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0;
+}
 
 }  // namespace stic

@@ -28,5 +28,11 @@ class AtomicFile {
 std::string read_text_file(const std::string& path);  // throws stic::Error naming the path
 bool file_exists(const std::string& path);
 bool dir_exists(const std::string& path);
+// Removes a file or a folder tree (no-op when absent; symlinks are removed, not followed).
+// Returns false if something could not be removed. POSIX nftw rather than
+// std::filesystem::remove_all: a CUDA PyTorch's libtorch.so exports its own copy of
+// remove_all, which the dynamic linker binds our calls to, and which crashes (a jump to
+// address 0) on a non-empty folder — seen deleting old checkpoints on an H100.
+bool remove_tree(const std::string& path);
 
 }  // namespace stic

@@ -257,8 +257,10 @@ int run_process(const std::vector<std::string>& args, const std::string& log, co
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // absolute: the child opens the log after its chdir (a relative --out broke this)
+  const std::string cwd_abs = fs::absolute(cwd).string(), log_abs = fs::absolute(log).string();
+  posix_spawn_file_actions_addchdir_np(&fa, cwd_abs.c_str());
+  posix_spawn_file_actions_addopen(&fa, 1, log_abs.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   pid_t pid = 0;
   const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
@@ -497,6 +499,16 @@ WorldSummary build_world(const WorldOptions& o) {
       base.push_back(conversation(s.id, s.image, turns));
     }
     write_atomic(o.out + "/data/base_train.json", base.dump(1) + "\n");
+    // the same mix on the held-out eval images: the trainer's --eval-data (loss, image gain)
+    ojson val = ojson::array();
+    for (const auto& s : scenes["eval"]) {
+      Rng rng = text_rng(o.seed, "eval_sft", static_cast<int>(&s - &scenes["eval"][0]), 0);
+      std::vector<std::pair<std::string, std::string>> turns{description_turn(s, rng)};
+      for (int k = 0; k < p.base_qa_turns; ++k) turns.push_back(qa_turn(random_qa(s, rng)));
+      rng.shuffle(turns);
+      val.push_back(conversation(s.id, s.image, turns));
+    }
+    write_atomic(o.out + "/data/eval_sft.json", val.dump(1) + "\n");
   }
   {
     ojson st2 = ojson::array();
@@ -600,6 +612,7 @@ WorldSummary build_world(const WorldOptions& o) {
 
   json m = manifest_json(p, o.seed, true);
   m["files"] = {{"base_train", "data/base_train.json"},      {"stage2_sft", "data/stage2_sft.json"},
+                {"eval_sft", "data/eval_sft.json"},
                 {"unlabeled_images", "data/unlabeled_images.txt"}, {"image_dir", "images"},
                 {"eval_requests", "eval/requests.jsonl"},    {"eval_answers", "gt/eval_answers.jsonl"},
                 {"mmbench", "eval/mmbench.tsv"},             {"pope", "eval/pope.jsonl"},
