@@ -25,7 +25,7 @@ struct SftArgs {
   TrainConfig train;
   LoraConfig lora;
   int64_t max_length = 2048;
-  bool full = false, train_projector = false, no_progress = false;
+  bool full = false, train_projector = false, no_progress = false, gradient_checkpointing = false;
 };
 
 // The files of a checkpoint folder besides its weights (copied from --model on a full export;
@@ -103,6 +103,7 @@ int run_train_sft(SftArgs a) {
   }
   auto params = set_trainable(model, lora, a.full);
   model->train();
+  model->language_model->model->gradient_checkpointing = a.gradient_checkpointing;
 
   std::error_code ec;
   std::filesystem::create_directories(a.output_dir, ec);
@@ -167,7 +168,7 @@ int run_train_sft(SftArgs a) {
                           {"weight_decay", tc.adam.weight_decay}, {"max_grad_norm", tc.max_grad_norm},
                           {"seed", tc.seed}, {"max_length", a.max_length}, {"lora_r", lora.r},
                           {"lora_alpha", lora.alpha}, {"lora_dropout", lora.dropout}, {"full", a.full},
-                          {"trainable_parameters", params.size()}, {"examples", task.examples().size()}};
+                          {"trainable_parameters", params.size()}, {"gradient_checkpointing", a.gradient_checkpointing}, {"examples", task.examples().size()}};
     AtomicFile f(a.output_dir + "/train_config.json");
     f.write(cfg.dump(1) + "\n");
     f.commit();
@@ -241,6 +242,8 @@ void register_train_sft(CLI::App& app) {
   c->add_option("--dtype", a->dtype, "auto|fp32|bf16");
   c->add_option("--vision-tower", a->vision_tower, "CLIP folder for original-layout checkpoints");
   c->add_flag("--no-progress", a->no_progress, "no progress bar");
+  c->add_flag("--gradient-checkpointing", a->gradient_checkpointing,
+              "recompute each decoder layer in the backward instead of keeping its activations");
   verb_callbacks()[c] = [a] { return run_train_sft(*a); };
 }
 

@@ -60,10 +60,14 @@ preds = [json.loads(l) for l in open(f"{w}/eval/predictions.jsonl")]
 assert len({p["id"] for p in preds}) == len(preds) == 160
 loss = [json.loads(l)["loss"] for l in open(f"{w}/base/metrics.jsonl")]
 assert len(loss) >= 5 and loss[-1] < loss[0], loss            # training made progress
+ev = [j for j in map(json.loads, open(f"{w}/base/metrics.jsonl")) if "eval_loss" in j]
+assert len(ev) >= 2 and all(abs(j["eval_image_gain"] - (j["eval_loss_other_image"] - j["eval_loss"])) < 1e-9
+                            and j["eval_loss"] > 0 for j in ev), ev      # held-out loss and image gain
 svg = open(f"{w}/report/loss.svg").read()
 assert svg.startswith("<svg") and svg.count("<polyline") == 2, svg[:200]
 md = open(f"{w}/report.md").read()
 assert "object precision" in md and "report/loss.svg" in md and md.count("<img") == 4, md[:500]
+assert "| stage | step | held-out loss | with another image | image gain |" in md, md
 for line in md.splitlines():
     if line.startswith("<img"):
         src = line.split('src="')[1].split('"')[0]

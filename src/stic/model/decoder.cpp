@@ -8,6 +8,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/stack.h>
 #include <torch/cuda.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <cstdio>
 #include <map>
@@ -280,6 +281,51 @@ LlamaLayerImpl::LlamaLayerImpl(const TextConfig& c) {
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
+torch::Tensor LlamaLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                      const torch::Tensor& mask, KVCache* cache, int index) {
+  auto h = x + self_attn->forward(input_layernorm(x), cos, sin, mask, cache, index);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+namespace {
+at::Generator generator_of(const torch::Device& d) {
+  return d.is_cuda() ? at::globalContext().defaultGenerator(d) : at::detail::getDefaultCPUGenerator();
+}
+
+// Reentrant activation checkpointing of one decoder layer (torch.utils.checkpoint's reentrant
+// variant): the forward runs without recording a graph and keeps only its inputs and the RNG
+// state; the backward replays that RNG state, recomputes the layer with a graph and
+// backpropagates through it, which accumulates the parameters' gradients directly (they are
+// leaves) and returns the input's.
+struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor cos,
+                               torch::Tensor sin, int64_t layer_ptr) {
+    ctx->saved_data["layer"] = layer_ptr;
+    ctx->saved_data["rng"] = generator_of(x.device()).get_state();
+    ctx->save_for_backward({x, cos, sin});
+    auto* layer = reinterpret_cast<LlamaLayerImpl*>(layer_ptr);
+    return layer->forward(x, cos, sin, {}, nullptr, 0);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto* layer = reinterpret_cast<LlamaLayerImpl*>(ctx->saved_data["layer"].toInt());
+    auto x = saved[0].detach().requires_grad_(true);
+    auto gen = generator_of(x.device());
+    const auto now = gen.get_state();
+    gen.set_state(ctx->saved_data["rng"].toTensor());
+    torch::Tensor out;
+    {
+      torch::AutoGradMode on(true);
+      out = layer->forward(x, saved[1], saved[2], {}, nullptr, 0);
+    }
+    gen.set_state(now);
+    torch::autograd::backward({out}, {grads[0]});
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+}  // namespace
+
 LlamaModelImpl::LlamaModelImpl(const TextConfig& c) : cfg(c) {
   embed_tokens = register_module("embed_tokens", nn::Embedding(c.vocab_size, c.hidden_size));
   layers = register_module("layers", nn::ModuleList());
@@ -316,10 +362,15 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& embeds, const torch::
   }
   auto x = embeds;
   int i = 0;
+  const bool checkpoint = gradient_checkpointing && is_training() && torch::GradMode::is_enabled() && !cache &&
+                          !attn_mask.defined();
+  // the checkpointed layers only backpropagate if their input requires grad (as HF's
+  // enable_input_require_grads arranges for LoRA on frozen embeddings)
+  if (checkpoint && !x.requires_grad()) x = x.detach().requires_grad_(true);
   for (auto& m : *layers) {
     auto* layer = m->as<LlamaLayerImpl>();
-    x = x + layer->self_attn->forward(layer->input_layernorm(x), cos, sin, attn_mask, cache, i);
-    x = x + layer->mlp(layer->post_attention_layernorm(x));
+    x = checkpoint ? LayerCheckpoint::apply(x, cos, sin, reinterpret_cast<int64_t>(layer))
+                   : layer->forward(x, cos, sin, attn_mask, cache, i);
     ++i;
   }
   return norm(x);

@@ -151,6 +151,9 @@ TORCH_MODULE(LlamaMlp);
 
 struct LlamaLayerImpl : torch::nn::Module {
   explicit LlamaLayerImpl(const TextConfig& c);
+  // x + attention(norm(x)), then + mlp(norm(.)): one decoder layer.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, KVCache* cache, int index);
   LlamaAttention self_attn{nullptr};
   LlamaMlp mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -163,6 +166,10 @@ struct LlamaModelImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& positions,
                         const torch::Tensor& mask, KVCache* cache);
   TextConfig cfg;
+  // Gradient checkpointing (training without a cache): each layer's activations are dropped
+  // after the forward and recomputed in the backward (with the same dropout masks: the RNG
+  // state is saved and replayed), trading one extra layer forward for activation memory.
+  bool gradient_checkpointing = false;
   torch::Tensor rope_inv_freq(const torch::Device& device);  // (D/2) fp32, 1 / theta^(2i/D)
   torch::Tensor inv_freq;  // cache of rope_inv_freq (not a parameter or buffer)
   torch::nn::Embedding embed_tokens{nullptr};
