@@ -404,7 +404,11 @@ MicroBatchResult SftTask::micro(const std::vector<int64_t>& idx) {
 
 SftTask::EvalResult SftTask::evaluate(int64_t max_examples, int batch_size) {
   auto& model = runner_.model();
-  const bool was_training = model->is_training();
+  struct Restore {  // training mode comes back however evaluate() leaves
+    Llava& m;
+    bool was;
+    ~Restore() { m->train(was); }
+  } restore{model, model->is_training()};
   model->eval();
   torch::NoGradGuard ng;
   std::vector<int64_t> idx, with_image;
@@ -449,7 +453,6 @@ SftTask::EvalResult SftTask::evaluate(int64_t max_examples, int batch_size) {
       }
     }
   }
-  if (was_training) model->train();
   if (r.label_tokens > 0) {
     r.loss = sum_true / static_cast<double>(r.label_tokens);
     r.loss_other_image = sum_other / static_cast<double>(r.label_tokens);
