@@ -13,7 +13,7 @@ namespace {
 
 struct PipelineArgs {
   std::string recipe, workdir, until, preset, device, dtype;
-  int64_t max_steps = -1, instruct_steps = -1;
+  int64_t max_steps = -1, instruct_steps = -1, pretrain_steps = -1;
   int threads = -1;
   bool quiet = false;
 };
@@ -27,6 +27,7 @@ int run_pipeline_verb(const PipelineArgs& a) {
   if (a.threads >= 0) r.threads = a.threads;
   if (a.max_steps >= 1) r.base.max_steps = a.max_steps;
   if (a.instruct_steps >= 0) r.instruct.max_steps = a.instruct_steps;
+  if (a.pretrain_steps >= 0) r.pretrain.max_steps = a.pretrain_steps;
   PipelineOptions o;
   o.workdir = a.workdir.empty() ? "out/" + r.name : a.workdir;
   o.until = a.until;
@@ -44,9 +45,10 @@ void register_pipeline(CLI::App& app) {
   auto* c = app.add_subcommand("pipeline", "run a YAML recipe stage by stage (resumable): world, base model, eval, report");
   c->add_option("--recipe", a->recipe, "recipe file (recipes/world-tiny.yaml, ...)")->required();
   c->add_option("--workdir", a->workdir, "work folder (default out/NAME); re-running resumes it");
-  c->add_option("--until", a->until, "stop after this stage: world|base|instruct|eval|report");
+  c->add_option("--until", a->until, "stop after this stage: world|pretrain|base|instruct|eval|report");
   c->add_option("--preset", a->preset, "override world.preset");
   c->add_option("--max-steps", a->max_steps, "override base.max_steps")->check(CLI::PositiveNumber);
+  c->add_option("--pretrain-steps", a->pretrain_steps, "override pretrain.max_steps (0 = no caption pretraining)");
   c->add_option("--instruct-steps", a->instruct_steps, "override instruct.max_steps (0 = no instruction pass)")
       ->check(CLI::NonNegativeNumber);
   c->add_option("--threads", a->threads, "override threads (torch threads per stage; 0 = all cores)")

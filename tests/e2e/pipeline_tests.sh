@@ -60,11 +60,14 @@ preds = [json.loads(l) for l in open(f"{w}/eval/predictions.jsonl")]
 assert len({p["id"] for p in preds}) == len(preds) == 160
 loss = [json.loads(l)["loss"] for l in open(f"{w}/base/metrics.jsonl")]
 assert len(loss) >= 5 and loss[-1] < loss[0], loss            # training made progress
+assert json.load(open(f"{w}/base/train_config.json"))["model"] == f"{w}/pretrain"   # base continues pretrain
+assert json.load(open(f"{w}/pretrain/train_config.json"))["data"] == f"{w}/world/data/base_pretrain.json"
+assert any("eval_image_gain" in json.loads(l) for l in open(f"{w}/pretrain/metrics.jsonl"))
 ev = [j for j in map(json.loads, open(f"{w}/base/metrics.jsonl")) if "eval_loss" in j]
 assert len(ev) >= 2 and all(abs(j["eval_image_gain"] - (j["eval_loss_other_image"] - j["eval_loss"])) < 1e-9
                             and j["eval_loss"] > 0 for j in ev), ev      # held-out loss and image gain
 svg = open(f"{w}/report/loss.svg").read()
-assert svg.startswith("<svg") and svg.count("<polyline") == 2, svg[:200]
+assert svg.startswith("<svg") and svg.count("<polyline") == 3, svg[:200]   # pretrain, base, instruct
 md = open(f"{w}/report.md").read()
 assert "object precision" in md and "report/loss.svg" in md and md.count("<img") == 4, md[:500]
 assert "| stage | step | held-out loss | with another image | image gain |" in md, md
@@ -73,11 +76,11 @@ for line in md.splitlines():
         src = line.split('src="')[1].split('"')[0]
         assert os.path.isfile(f"{w}/{src}"), src
 t = json.load(open(f"{w}/timings.json"))
-assert set(t) == {"world", "base", "instruct", "eval", "report"}, t
+assert set(t) == {"world", "pretrain", "base", "instruct", "eval", "report"}, t
 PY
 
 "$STIC" pipeline --recipe $R --workdir "$W" --quiet >"$T/log3" 2>&1; rc=$?
-[ $rc -eq 0 ] && [ "$(grep -c 'finished earlier, skipped' "$T/log3")" -eq 5 ] \
+[ $rc -eq 0 ] && [ "$(grep -c 'finished earlier, skipped' "$T/log3")" -eq 6 ] \
   && ok "third run skips every stage" || bad "third run: $(cat "$T/log3")"
 
 # eval resumes: a lost prediction is redone, nothing else

@@ -76,6 +76,19 @@ TEST(WorldMetrics, PerfectDescription) {
   }
 }
 
+// The pretraining caption names every object with its attributes and place, exactly as the
+// metrics read them back: a perfect score, and the literal sentence for the hand scene.
+TEST(WorldMetrics, GroundedCaptionScoresPerfect) {
+  const Scene s = hand_scene();  // background indices 0, 0: plain black
+  const std::string c = grounded_caption(s);
+  EXPECT_EQ(c, "Three objects on a plain black background: a large red circle in the top left, a small blue square "
+               "in the center and a medium red star in the bottom right.");
+  auto d = score_description(s, c);
+  EXPECT_EQ(d.mentions, 3);
+  EXPECT_EQ(d.correct, 3);
+  for (const char* a : {"color", "size", "position"}) EXPECT_EQ(d.attr[a].correct, 3) << a;
+}
+
 TEST(WorldMetrics, HallucinationAndWrongPlace) {
   // red circle at the wrong place; an invented green triangle; a co-reference
   auto d = score_description(hand_scene(),

@@ -165,7 +165,7 @@ std::vector<std::pair<double, double>> read_loss(const std::string& metrics, dou
 }
 
 const std::vector<std::string>& stage_order() {
-  static const std::vector<std::string> s = {"world", "base", "instruct", "eval", "report"};
+  static const std::vector<std::string> s = {"world", "pretrain", "base", "instruct", "eval", "report"};
   return s;
 }
 
@@ -179,12 +179,14 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
   fs::create_directories(wd + "/report");
 
   // loss plot
-  std::vector<LossCurve> curves;
-  curves.push_back({"base (" + world + "/data/base_train.json)", "#1f77b4", read_loss(wd + "/base/metrics.jsonl", 0)});
-  curves[0].label = "base model";
+  std::vector<LossCurve> curves;  // base first (the report quotes curves[0]); steps run on across stages
+  const double p_steps = static_cast<double>(r.pretrain.max_steps);
+  curves.push_back({"base model", "#1f77b4", read_loss(wd + "/base/metrics.jsonl", p_steps)});
   if (r.instruct.max_steps > 0)
     curves.push_back({"instruction tuning", "#d62728",
-                      read_loss(wd + "/instruct/metrics.jsonl", static_cast<double>(r.base.max_steps))});
+                      read_loss(wd + "/instruct/metrics.jsonl", p_steps + static_cast<double>(r.base.max_steps))});
+  if (r.pretrain.max_steps > 0)
+    curves.push_back({"pretraining (grounded captions)", "#2ca02c", read_loss(wd + "/pretrain/metrics.jsonl", 0)});
   write_atomic(wd + "/report/loss.svg", loss_svg(curves));
 
   // timings
@@ -231,8 +233,9 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
 
   std::ostringstream md;
   md << "# stic report: " << r.name << "\n\n";
-  md << "World `" << r.world_preset << "` (seed " << r.world_seed << "), a tiny LLaVA trained from scratch on it ("
-     << r.base.max_steps << " full-parameter steps on the base data";
+  md << "World `" << r.world_preset << "` (seed " << r.world_seed << "), a tiny LLaVA trained from scratch on it (";
+  if (r.pretrain.max_steps > 0) md << r.pretrain.max_steps << " pretraining steps on grounded captions, then ";
+  md << r.base.max_steps << " full-parameter steps on the base data";
   if (r.instruct.max_steps > 0) md << ", then " << r.instruct.max_steps << " on the stage-2 instruction data";
   md << "), evaluated on the held-out images against exact ground truth (docs/world.md).\n\n";
   md << "## Ground-truth metrics\n\n";
@@ -253,11 +256,11 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
   md << "\nFull table: [eval/summary.md](eval/summary.md); per request: [eval/per_item.jsonl](eval/per_item.jsonl).\n\n";
   md << "## Training\n\n![training loss](report/loss.svg)\n\n";
   md << "Final logged loss: base " << last_loss(curves[0]);
-  if (curves.size() > 1) md << ", instruction tuning " << last_loss(curves[1]);
+  if (r.instruct.max_steps > 0 && curves.size() > 1) md << ", instruction tuning " << last_loss(curves[1]);
   md << ".\n\n";
   // does the model look at the image? held-out loss with the right vs a mismatched image
   std::string gain_rows;
-  for (const char* st : {"base", "instruct"})
+  for (const char* st : {"pretrain", "base", "instruct"})
     if (file_exists(wd + "/" + st + "/metrics.jsonl"))
       read_jsonl(
           wd + "/" + st + "/metrics.jsonl",
@@ -335,7 +338,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
   world::find_preset(r.world_preset);  // an unknown preset fails here, before any work
   if (!o.until.empty() &&
       std::find(stage_order().begin(), stage_order().end(), o.until) == stage_order().end())
-    fail("pipeline: --until: unknown stage '", o.until, "' (stages: world, base, instruct, eval, report)");
+    fail("pipeline: --until: unknown stage '", o.until, "' (stages: world, pretrain, base, instruct, eval, report)");
   const std::string wd = o.workdir;
   std::error_code ec;
   fs::create_directories(wd + "/logs", ec);
@@ -367,7 +370,8 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
   const std::string threads = std::to_string(r.threads);
   std::string model = world + "/model";
 
-  auto train_args = [&](const TrainStage& t, const std::string& data, const std::string& out) {
+  auto train_args = [&](const TrainStage& t, const std::string& data, const std::string& out,
+                        const std::string& eval_data) {
     std::vector<std::string> a = {"train-sft", "--full", "--model", model, "--data", data, "--image-dir",
                                   world + "/images", "--output-dir", out, "--max-steps", std::to_string(t.max_steps),
                                   "--batch-size", std::to_string(t.batch_size), "--grad-accum",
@@ -378,8 +382,8 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
                                   "--log-every", std::to_string(t.log_every), "--save-every",
                                   std::to_string(t.save_every), "--device", r.device, "--dtype", r.dtype};
     if (!o.progress) a.push_back("--no-progress");
-    if (file_exists(world + "/data/eval_sft.json"))  // held-out loss and image gain, 7 times per stage
-      a.insert(a.end(), {"--eval-data", world + "/data/eval_sft.json", "--eval-every",
+    if (file_exists(eval_data))  // held-out loss and image gain, 7 times per stage
+      a.insert(a.end(), {"--eval-data", eval_data, "--eval-every",
                          std::to_string(std::max<int64_t>(1, t.max_steps / 6)), "--eval-examples", "64"});
     if (file_exists(out + "/latest")) a.push_back("--resume");  // a killed run: continue from its checkpoint
     return a;
@@ -387,7 +391,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
 
   std::string report;
   for (const std::string& stage : stage_order()) {
-    if (stage == "instruct" && r.instruct.max_steps == 0) {
+    if ((stage == "instruct" && r.instruct.max_steps == 0) || (stage == "pretrain" && r.pretrain.max_steps == 0)) {
       if (stage == o.until) break;
       continue;
     }
@@ -395,7 +399,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
     const std::string marker = dir + "/.done";
     if (file_exists(marker)) {
       std::fprintf(stderr, "[pipeline] %s: finished earlier, skipped (%s)\n", stage.c_str(), marker.c_str());
-      if (stage == "base" || stage == "instruct") model = dir;
+      if (stage == "pretrain" || stage == "base" || stage == "instruct") model = dir;
       if (stage == "report") report = wd + "/report.md";
     } else {
       std::fprintf(stderr, "[pipeline] %s: running\n", stage.c_str());
@@ -406,10 +410,12 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
         args = {"world", "--out", world, "--preset", r.world_preset, "--seed", std::to_string(r.world_seed)};
         if (r.threads > 0) args.insert(args.end(), {"--threads", threads});
         if (!o.progress) args.push_back("--quiet");
+      } else if (stage == "pretrain") {
+        args = train_args(r.pretrain, world + "/data/base_pretrain.json", dir, world + "/data/eval_pretrain.json");
       } else if (stage == "base") {
-        args = train_args(r.base, world + "/data/base_train.json", dir);
+        args = train_args(r.base, world + "/data/base_train.json", dir, world + "/data/eval_sft.json");
       } else if (stage == "instruct") {
-        args = train_args(r.instruct, world + "/data/stage2_sft.json", dir);
+        args = train_args(r.instruct, world + "/data/stage2_sft.json", dir, world + "/data/eval_sft.json");
       } else if (stage == "eval") {
         args = {"eval", "--model", model, "--benchmark", "world", "--data", world, "--out", dir, "--batch-size",
                 std::to_string(r.eval_batch_size), "--max-new-tokens", std::to_string(r.eval_max_new_tokens),
@@ -425,7 +431,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
           fail("pipeline: stage '", stage, "' failed (exit ", rc, "; its output is in ", log,
                "); fix the cause and re-run the same command to resume");
       }
-      if (stage == "base" || stage == "instruct") model = dir;
+      if (stage == "pretrain" || stage == "base" || stage == "instruct") model = dir;
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       timings[stage] = secs;
       write_atomic(wd + "/timings.json", timings.dump(2) + "\n");

@@ -94,6 +94,7 @@ nlohmann::json Recipe::to_json() const {
           {"device", device},
           {"dtype", dtype},
           {"world", {{"preset", world_preset}, {"seed", world_seed}}},
+          {"pretrain", train_json(pretrain)},
           {"base", train_json(base)},
           {"instruct", train_json(instruct)},
           {"eval", {{"batch_size", eval_batch_size}, {"max_new_tokens", eval_max_new_tokens}}},
@@ -122,6 +123,7 @@ Recipe load_recipe(const std::string& path) {
                   {{"preset", [&](const YAML::Node& v) { r.world_preset = scalar<std::string>(path, "preset", v); }},
                    {"seed", [&](const YAML::Node& v) { r.world_seed = scalar<uint64_t>(path, "seed", v); }}});
           }},
+         {"pretrain", [&](const YAML::Node& n) { apply(path, "pretrain", n, train_setters(path, r.pretrain)); }},
          {"base", [&](const YAML::Node& n) { apply(path, "base", n, train_setters(path, r.base)); }},
          {"instruct", [&](const YAML::Node& n) { apply(path, "instruct", n, train_setters(path, r.instruct)); }},
          {"eval",
@@ -139,6 +141,7 @@ Recipe load_recipe(const std::string& path) {
   if (r.threads < 0) fail(path, ": threads must be >= 0 (0 = all cores)");
   if (r.eval_batch_size < 1 || r.eval_max_new_tokens < 1) fail(path, ": eval.batch_size and eval.max_new_tokens must be >= 1");
   if (r.report_examples < 0) fail(path, ": report.examples must be >= 0");
+  check_train(path, "pretrain", r.pretrain, false);
   check_train(path, "base", r.base, true);
   check_train(path, "instruct", r.instruct, false);
   return r;

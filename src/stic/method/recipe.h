@@ -7,6 +7,7 @@
 //   device: cpu                 # cpu | cuda | cuda:N
 //   dtype: auto                 # auto | fp32 | bf16
 //   world:    {preset: world-tiny, seed: 0}
+//   pretrain: {max_steps: 0, ...}     # optional first pass on data/base_pretrain.json (grounded captions)
 //   base:     {max_steps: 400, batch_size: 16, lr: 2.0e-3, ...}   # train-sft --full on data/base_train.json
 //   instruct: {max_steps: 0, ...}                                 # optional second pass on data/stage2_sft.json
 //   eval:     {batch_size: 32, max_new_tokens: 160}
@@ -24,7 +25,7 @@
 namespace stic {
 
 struct TrainStage {
-  int64_t max_steps = 0;  // 0 = skip the stage (instruct) / error (base)
+  int64_t max_steps = 0;  // 0 = skip the stage (pretrain, instruct) / error (base)
   int batch_size = 16, grad_accum = 1, log_every = 10, save_every = 0;
   double lr = 1e-3, warmup_ratio = 0.03, weight_decay = 0.0, max_grad_norm = 1.0;
   std::string schedule = "cosine";
@@ -38,7 +39,7 @@ struct Recipe {
   std::string device = "cpu", dtype = "auto";
   std::string world_preset = "world-tiny";
   uint64_t world_seed = 0;
-  TrainStage base, instruct;
+  TrainStage pretrain, base, instruct;
   int eval_batch_size = 32, eval_max_new_tokens = 160;
   int report_examples = 6;
 

@@ -183,6 +183,17 @@ std::string short_caption(const Scene& s, Rng& rng) {
   return cap(join_and(items)) + " on " + background_phrase(s) + ".";
 }
 
+std::string grounded_caption(const Scene& s) {
+  std::vector<std::string> items;
+  for (int i : reading_order(s)) {
+    const auto& o = s.objects[static_cast<size_t>(i)];
+    items.push_back(object_phrase(o, true, true) + " in the " + o.position());
+  }
+  const int n = static_cast<int>(s.objects.size());
+  return cap(number_word(n)) + (n == 1 ? " object" : " objects") + " on " + background_phrase(s) + ": " +
+         join_and(items) + ".";
+}
+
 std::string detailed_description(const Scene& s, Rng& rng) {
   static const std::vector<std::string> openers{"The image shows", "The picture contains", "This image contains",
                                                 "The scene shows"};

@@ -28,6 +28,10 @@ std::string object_phrase(const WorldObject& o, bool with_size = true, bool arti
 std::string background_phrase(const Scene& s);  // "a striped navy background"
 
 std::string short_caption(const Scene& s, Rng& rng);
+// One sentence naming every object with size, colour, shape and place, in reading order:
+// "Three objects on a striped navy background: a large red circle in the top left, ...".
+// The pretraining (feature-alignment) captions of the base model.
+std::string grounded_caption(const Scene& s);
 // Every object with size, colour, shape and place, the background, and who covers whom.
 std::string detailed_description(const Scene& s, Rng& rng);
 std::string normal_response(const Scene& s, int prompt_index, Rng& rng);  // answer to normal_prompts()[i]

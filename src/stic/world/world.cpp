@@ -509,6 +509,17 @@ WorldSummary build_world(const WorldOptions& o) {
       val.push_back(conversation(s.id, s.image, turns));
     }
     write_atomic(o.out + "/data/eval_sft.json", val.dump(1) + "\n");
+    // pretraining (LLaVA's feature-alignment stage): one brief request per image, answered with
+    // a caption that names every object and its place; the same on the eval images for the
+    // held-out loss
+    for (const char* pool : {"base", "eval"}) {
+      ojson pre = ojson::array();
+      for (const auto& s : scenes[pool]) {
+        Rng rng = text_rng(o.seed, std::string(pool) + "_pretrain", static_cast<int>(&s - &scenes[pool][0]), 0);
+        pre.push_back(conversation(s.id, s.image, {{rng.pick(caption_prompts()), grounded_caption(s)}}));
+      }
+      write_atomic(o.out + "/data/" + pool + "_pretrain.json", pre.dump(1) + "\n");
+    }
   }
   {
     ojson st2 = ojson::array();
@@ -612,7 +623,8 @@ WorldSummary build_world(const WorldOptions& o) {
 
   json m = manifest_json(p, o.seed, true);
   m["files"] = {{"base_train", "data/base_train.json"},      {"stage2_sft", "data/stage2_sft.json"},
-                {"eval_sft", "data/eval_sft.json"},
+                {"eval_sft", "data/eval_sft.json"},         {"base_pretrain", "data/base_pretrain.json"},
+                {"eval_pretrain", "data/eval_pretrain.json"},
                 {"unlabeled_images", "data/unlabeled_images.txt"}, {"image_dir", "images"},
                 {"eval_requests", "eval/requests.jsonl"},    {"eval_answers", "gt/eval_answers.jsonl"},
                 {"mmbench", "eval/mmbench.tsv"},             {"pope", "eval/pope.jsonl"},

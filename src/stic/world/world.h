@@ -5,6 +5,7 @@
 //   DIR/scenes/{pool}/NAME.json       the scene graph of each image (ground truth)
 //   DIR/data/base_train.json          LLaVA instruction JSON: captions, descriptions, QA (base model)
 //   DIR/data/eval_sft.json            LLaVA instruction JSON on the eval images (held-out loss)
+//   DIR/data/{base,eval}_pretrain.json  one grounded caption per image (pretraining stage)
 //   DIR/data/stage2_sft.json          LLaVA instruction JSON: the stage-2 instruction subset
 //   DIR/data/unlabeled_images.txt     stage-1 images (paths relative to DIR/images), no labels
 //   DIR/eval/requests.jsonl           {"id","image","prompt"} for `stic generate` (all eval tasks)
