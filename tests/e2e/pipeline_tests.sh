@@ -71,6 +71,8 @@ assert svg.startswith("<svg") and svg.count("<polyline") == 3, svg[:200]   # pre
 md = open(f"{w}/report.md").read()
 assert "object precision" in md and "report/loss.svg" in md and md.count("<img") == 4, md[:500]
 assert "| stage | step | held-out loss | with another image | image gain |" in md, md
+html = open(f"{w}/report.html").read()
+assert "<th>image gain</th>" in html and html.count("<td>pretrain</td>") >= 2, html[:300]
 for line in md.splitlines():
     if line.startswith("<img"):
         src = line.split('src="')[1].split('"')[0]

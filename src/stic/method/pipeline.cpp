@@ -317,7 +317,25 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
         << html_escape(line.substr(mid + 3, line.size() - mid - 5)) << "</td></tr>\n";
     }
   }
-  h << "</table>\n<h2>Training</h2>\n<img src=\"report/loss.svg\" alt=\"training loss\">\n<h2>Time per stage</h2><table>";
+  h << "</table>\n<h2>Training</h2>\n<img src=\"report/loss.svg\" alt=\"training loss\">\n";
+  if (!gain_rows.empty()) {  // the markdown rows, as an HTML table
+    h << "<p>Does the model look at the image? Held-out loss with each record's own image and with another "
+         "record's image; the difference (image gain, nats per answer token) is ~0 for a model that answers from "
+         "language priors alone.</p>\n<table><tr><th>stage</th><th>step</th><th>held-out loss</th><th>with another "
+         "image</th><th>image gain</th></tr>\n";
+    std::istringstream rows(gain_rows);
+    for (std::string line; std::getline(rows, line);) {
+      h << "<tr>";
+      std::istringstream cells(line);
+      for (std::string c; std::getline(cells, c, '|');) {
+        const auto a = c.find_first_not_of(' '), b = c.find_last_not_of(' ');
+        if (a != std::string::npos) h << "<td>" << html_escape(c.substr(a, b - a + 1)) << "</td>";
+      }
+      h << "</tr>\n";
+    }
+    h << "</table>\n";
+  }
+  h << "<h2>Time per stage</h2><table>";
   for (auto& s : stage_order())
     if (timings.contains(s)) h << "<tr><td>" << s << "</td><td>" << fmt("%.1f", timings[s].get<double>()) << " s</td></tr>";
   h << "</table>\n<h2>Examples (held-out images)</h2>\n";
