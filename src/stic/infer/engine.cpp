@@ -411,15 +411,15 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
     // one decode step for all slots (idle ones write position 0 of their own row, masked out)
     const double td = now_s();
     std::vector<int64_t> tokens(S, 0), wpos(S, 0);
-    for (int64_t i = 0; i < S; ++i)
+    for (int64_t i = 0; i < S; ++i) {
       if (slots[i].active) {
         tokens[i] = slots[i].last_token;
         wpos[i] = slots[i].len;
-        extent[i] = std::max(extent[i], slots[i].len + 1);
         st.kv_tokens_read += slots[i].len + 1;
         ++st.slot_steps;
       }
-    for (int64_t i = 0; i < S; ++i) extent[i] = std::max<int64_t>(extent[i], 1);  // idle slots write position 0
+      extent[i] = std::max(extent[i], wpos[i] + 1);  // idle slots write position 0
+    }
     const int64_t lr = max_pos + 1;
     torch::Tensor logits;  // (S, V) fp32
     const double tl = now_s();

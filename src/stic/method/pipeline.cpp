@@ -259,25 +259,30 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
   if (r.instruct.max_steps > 0 && curves.size() > 1) md << ", instruction tuning " << last_loss(curves[1]);
   md << ".\n\n";
   // does the model look at the image? held-out loss with the right vs a mismatched image
-  std::string gain_rows;
+  std::vector<std::vector<std::string>> gain_rows;  // stage, step, loss, loss with another image, gain
   for (const char* st : {"pretrain", "base", "instruct"})
     if (file_exists(wd + "/" + st + "/metrics.jsonl"))
       read_jsonl(
           wd + "/" + st + "/metrics.jsonl",
           [&](size_t, const json& j) {
             if (!j.contains("eval_loss") || !j["eval_loss"].is_number()) return;
-            gain_rows += "| " + std::string(st) + " | " + std::to_string(j.value("step", 0)) + " | " +
-                         fmt("%.4f", j["eval_loss"].get<double>()) + " | " +
-                         fmt("%.4f", j.value("eval_loss_other_image", 0.0)) + " | " +
-                         fmt("%.4f", j.value("eval_image_gain", 0.0)) + " |\n";
+            gain_rows.push_back({st, std::to_string(j.value("step", 0)), fmt("%.4f", j["eval_loss"].get<double>()),
+                                 fmt("%.4f", j.value("eval_loss_other_image", 0.0)),
+                                 fmt("%.4f", j.value("eval_image_gain", 0.0))});
           },
           [](size_t, const std::string&) {});
-  if (!gain_rows.empty())
-    md << "Does the model look at the image? Held-out loss (world/data/eval_sft.json) with each record's own image "
-          "and with another record's image; the difference, the *image gain* in nats per answer token, is ~0 for a "
-          "model that answers from language priors alone.\n\n| stage | step | held-out loss | with another image | "
-          "image gain |\n|---|---|---|---|---|\n"
-       << gain_rows << "\n";
+  const char* const gain_intro =
+      "Does the model look at the image? Held-out loss with each record's own image and with another record's "
+      "image; the difference, the image gain in nats per answer token, is ~0 for a model that answers from "
+      "language priors alone.";
+  if (!gain_rows.empty()) {
+    md << gain_intro << "\n\n| stage | step | held-out loss | with another image | image gain |\n|---|---|---|---|---|\n";
+    for (const auto& row : gain_rows) {
+      for (const auto& c : row) md << "| " << c << " ";
+      md << "|\n";
+    }
+    md << "\n";
+  }
   md << "## Time per stage\n\n| stage | seconds |\n|---|---|\n";
   for (auto& s : stage_order())
     if (timings.contains(s)) md << "| " << s << " | " << fmt("%.1f", timings[s].get<double>()) << " |\n";
@@ -318,19 +323,12 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
     }
   }
   h << "</table>\n<h2>Training</h2>\n<img src=\"report/loss.svg\" alt=\"training loss\">\n";
-  if (!gain_rows.empty()) {  // the markdown rows, as an HTML table
-    h << "<p>Does the model look at the image? Held-out loss with each record's own image and with another "
-         "record's image; the difference (image gain, nats per answer token) is ~0 for a model that answers from "
-         "language priors alone.</p>\n<table><tr><th>stage</th><th>step</th><th>held-out loss</th><th>with another "
+  if (!gain_rows.empty()) {
+    h << "<p>" << gain_intro << "</p>\n<table><tr><th>stage</th><th>step</th><th>held-out loss</th><th>with another "
          "image</th><th>image gain</th></tr>\n";
-    std::istringstream rows(gain_rows);
-    for (std::string line; std::getline(rows, line);) {
+    for (const auto& row : gain_rows) {
       h << "<tr>";
-      std::istringstream cells(line);
-      for (std::string c; std::getline(cells, c, '|');) {
-        const auto a = c.find_first_not_of(' '), b = c.find_last_not_of(' ');
-        if (a != std::string::npos) h << "<td>" << html_escape(c.substr(a, b - a + 1)) << "</td>";
-      }
+      for (const auto& c : row) h << "<td>" << html_escape(c) << "</td>";
       h << "</tr>\n";
     }
     h << "</table>\n";

@@ -93,11 +93,28 @@ void disable_flash_decode() { g_flash_decode = false; }
 // tells the kernel how many of them each slot uses. GQA is native: K/V are read once, and only
 // up to each slot's length. Called through the dispatcher by argument name, so a libtorch
 // without `seqused_k` fails here at run time (and the engine falls back) rather than at build.
-torch::Tensor flash_decode(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Tensor& kc /*(S,Hkv,L,D) view*/,
-                           const torch::Tensor& vc, const torch::Tensor& write_pos /*(S)*/, int64_t max_k) {
+namespace {
+// aten::_flash_attention_forward called through the dispatcher with arguments by name (absent
+// ones None); returns the output stack. Throws (c10::Error) if the op or a named argument is
+// missing from this libtorch's schema.
+torch::jit::Stack call_flash_forward(const std::map<std::string, c10::IValue>& args) {
   static const c10::OperatorHandle op =
       c10::Dispatcher::singleton().findSchemaOrThrow("aten::_flash_attention_forward", "");
-  const auto& schema = op.schema();
+  size_t found = 0;
+  torch::jit::Stack stack;
+  for (const auto& a : op.schema().arguments()) {
+    auto it = args.find(a.name());
+    found += it != args.end();
+    stack.push_back(it == args.end() ? c10::IValue() : it->second);
+  }
+  TORCH_CHECK(found == args.size(), "this libtorch's _flash_attention_forward lacks an argument stic passes");
+  op.callBoxed(&stack);
+  return stack;
+}
+}  // namespace
+
+torch::Tensor flash_decode(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Tensor& kc /*(S,Hkv,L,D) view*/,
+                           const torch::Tensor& vc, const torch::Tensor& write_pos /*(S)*/, int64_t max_k) {
   const int64_t s = q.size(0), h = q.size(1), d = q.size(3), hkv = kc.size(1), l = kc.size(2);
   auto kp = kc.permute({0, 2, 1, 3}), vp = vc.permute({0, 2, 1, 3});  // physical (S, L, Hkv, D)
   TORCH_CHECK(kp.is_contiguous() && vp.is_contiguous(), "flash decode needs the token-major KV cache layout");
@@ -117,17 +134,8 @@ torch::Tensor flash_decode(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Te
       {"is_causal", c10::IValue(false)},
       {"return_debug_mask", c10::IValue(false)},
       {"scale", c10::IValue(1.0 / std::sqrt(static_cast<double>(d)))},
-      {"seqused_k", used}};
-  bool has_seqused = false;
-  torch::jit::Stack stack;
-  for (const auto& a : schema.arguments()) {
-    auto it = args.find(a.name());
-    if (a.name() == "seqused_k") has_seqused = true;
-    stack.push_back(it == args.end() ? c10::IValue() : it->second);
-  }
-  TORCH_CHECK(has_seqused, "this libtorch's _flash_attention_forward has no seqused_k");
-  op.callBoxed(&stack);
-  return stack.at(0).toTensor().view({s, h, 1, d});
+      {"seqused_k", used}};  // a libtorch without seqused_k fails here (the engine falls back)
+  return call_flash_forward(args).at(0).toTensor().view({s, h, 1, d});
 }
 
 // Decode attention through FlashAttention-2's dense kernel (aten::_flash_attention_forward
@@ -139,9 +147,6 @@ torch::Tensor flash_decode(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Te
 // a factor 1 / (1 - n * exp(-lse)), in fp32. Opt-in (STIC_DECODE_ATTN=dense): see forward_static.
 torch::Tensor flash_decode_dense(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Tensor& kc /*(S,Hkv,L,D) view*/,
                                  const torch::Tensor& vc, const torch::Tensor& write_pos /*(S)*/, int64_t attend_len) {
-  static const c10::OperatorHandle op =
-      c10::Dispatcher::singleton().findSchemaOrThrow("aten::_flash_attention_forward", "");
-  const auto& schema = op.schema();
   const int64_t s = q.size(0), h = q.size(1), d = q.size(3), l = kc.size(2);
   const int64_t n = std::min(attend_len, l);
   auto kp = kc.permute({0, 2, 1, 3}).narrow(1, 0, n), vp = vc.permute({0, 2, 1, 3}).narrow(1, 0, n);  // (S, n, Hkv, D)
@@ -155,12 +160,7 @@ torch::Tensor flash_decode_dense(const torch::Tensor& q /*(S,H,1,D)*/, const tor
       {"is_causal", c10::IValue(false)},
       {"return_debug_mask", c10::IValue(false)},
       {"scale", c10::IValue(1.0 / std::sqrt(static_cast<double>(d)))}};
-  torch::jit::Stack stack;
-  for (const auto& a : schema.arguments()) {
-    auto it = args.find(a.name());
-    stack.push_back(it == args.end() ? c10::IValue() : it->second);
-  }
-  op.callBoxed(&stack);
+  const auto stack = call_flash_forward(args);
   auto out = stack.at(0).toTensor();                       // (S, 1, H, D)
   auto lse = stack.at(1).toTensor().reshape({s, h, 1});    // (S, H, 1) fp32, natural log
   auto stale = (n - 1 - write_pos).to(torch::kFloat32).view({s, 1, 1});  // zero keys each slot attended

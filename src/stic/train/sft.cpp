@@ -263,6 +263,10 @@ std::vector<int64_t> SftTask::lengths() const {
   return out;
 }
 
+std::string SftTask::where(const SftExample& ex) const {
+  return data_path_ + ": record " + std::to_string(ex.record) + (ex.id.empty() ? "" : " (id " + ex.id + ")");
+}
+
 SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<int64_t, ImageInput>* images) {
   auto& model = runner_.model();
   const int64_t ph = runner_.placeholder_id();
@@ -272,9 +276,6 @@ SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<in
   if (model->image_newline.defined()) vision_trains |= model->image_newline.requires_grad();
   std::vector<torch::Tensor> embeds, labels;
   SftBatch b;
-  auto where_of = [&](const SftExample& ex) {
-    return data_path_ + ": record " + std::to_string(ex.record) + (ex.id.empty() ? "" : " (id " + ex.id + ")");
-  };
   // 1. decode the images; 2. encode them (one vision-tower call for all single-crop images)
   std::map<int64_t, ImageInput> decoded;
   for (int64_t i : idx) {
@@ -289,7 +290,7 @@ SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<in
       decoded[i] = runner_.load_image(ex.image);
     } catch (const Error& e) {
       bad_examples_.insert(i);
-      skip(ex.record, ex.id, "image_corrupt", where_of(ex) + ": " + e.what());
+      skip(ex.record, ex.id, "image_corrupt", where(ex) + ": " + e.what());
     }
   }
   std::map<int64_t, torch::Tensor> features;
@@ -314,7 +315,7 @@ SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<in
   for (int64_t i : idx) {
     if (bad_examples_.count(i)) continue;
     const SftExample& ex = examples_.at(static_cast<size_t>(i));
-    const std::string where = where_of(ex);
+    const std::string where_s = where(ex);
     torch::Tensor feats;
     if (!ex.image.empty()) feats = features.at(i);
     std::vector<int64_t> ids = ex.chat.ids, lab = ex.chat.labels;
@@ -331,7 +332,7 @@ SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<in
       if (keep <= 0 || (img_pos < ids.size() && static_cast<int64_t>(img_pos) >= keep) || !any_label) {
         bad_examples_.insert(i);
         skip(ex.record, ex.id, "too_long",
-             where + ": " + std::to_string(total) + " positions (image " + std::to_string(nimg) +
+             where_s + ": " + std::to_string(total) + " positions (image " + std::to_string(nimg) +
                  ") exceed --max-length " + std::to_string(opts_.max_length) + " before any answer token");
         continue;
       }
@@ -421,7 +422,7 @@ SftTask::EvalResult SftTask::evaluate(int64_t max_examples, int batch_size) {
         eval_images_[i] = runner_.load_image(ex.image);
       } catch (const Error& e) {
         bad_examples_.insert(i);
-        skip(ex.record, ex.id, "image_corrupt", data_path_ + ": record " + std::to_string(ex.record) + ": " + e.what());
+        skip(ex.record, ex.id, "image_corrupt", where(ex) + ": " + e.what());
         continue;
       }
     }

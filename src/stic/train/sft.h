@@ -114,6 +114,7 @@ class SftTask {
 
  private:
   void skip(int64_t record, const std::string& id, const std::string& reason, const std::string& message);
+  std::string where(const SftExample& ex) const;  // "DATA: record N (id X)" for messages
   Runner& runner_;
   SftOptions opts_;
   std::string data_path_;

@@ -489,26 +489,24 @@ WorldSummary build_world(const WorldOptions& o) {
   std::ostringstream corpus;
   auto add_corpus = [&](const std::string& t) { corpus << t << "\n"; };
   {
-    ojson base = ojson::array();
-    for (const auto& s : scenes["base"]) {
-      Rng rng = text_rng(o.seed, "base", static_cast<int>(&s - &scenes["base"][0]), 0);
-      std::vector<std::pair<std::string, std::string>> turns{description_turn(s, rng)};
-      for (int k = 0; k < p.base_qa_turns; ++k) turns.push_back(qa_turn(random_qa(s, rng)));
-      rng.shuffle(turns);
-      for (const auto& t : turns) add_corpus(t.first), add_corpus(t.second);
-      base.push_back(conversation(s.id, s.image, turns));
-    }
-    write_atomic(o.out + "/data/base_train.json", base.dump(1) + "\n");
-    // the same mix on the held-out eval images: the trainer's --eval-data (loss, image gain)
-    ojson val = ojson::array();
-    for (const auto& s : scenes["eval"]) {
-      Rng rng = text_rng(o.seed, "eval_sft", static_cast<int>(&s - &scenes["eval"][0]), 0);
-      std::vector<std::pair<std::string, std::string>> turns{description_turn(s, rng)};
-      for (int k = 0; k < p.base_qa_turns; ++k) turns.push_back(qa_turn(random_qa(s, rng)));
-      rng.shuffle(turns);
-      val.push_back(conversation(s.id, s.image, turns));
-    }
-    write_atomic(o.out + "/data/eval_sft.json", val.dump(1) + "\n");
+    // the base mix (a description turn and base_qa_turns questions, shuffled) for the images of
+    // `pool`: base_train.json on the base images (its text feeds the tokenizer) and the same mix
+    // on the held-out eval images, eval_sft.json, for the trainer's --eval-data
+    auto base_mix = [&](const std::string& pool, const std::string& tag, bool to_corpus) {
+      ojson out = ojson::array();
+      for (const auto& s : scenes[pool]) {
+        Rng rng = text_rng(o.seed, tag, static_cast<int>(&s - &scenes[pool][0]), 0);
+        std::vector<std::pair<std::string, std::string>> turns{description_turn(s, rng)};
+        for (int k = 0; k < p.base_qa_turns; ++k) turns.push_back(qa_turn(random_qa(s, rng)));
+        rng.shuffle(turns);
+        if (to_corpus)
+          for (const auto& t : turns) add_corpus(t.first), add_corpus(t.second);
+        out.push_back(conversation(s.id, s.image, turns));
+      }
+      return out;
+    };
+    write_atomic(o.out + "/data/base_train.json", base_mix("base", "base", true).dump(1) + "\n");
+    write_atomic(o.out + "/data/eval_sft.json", base_mix("eval", "eval_sft", false).dump(1) + "\n");
     // pretraining (LLaVA's feature-alignment stage): one brief request per image, answered with
     // a caption that names every object and its place; the same on the eval images for the
     // held-out loss
