@@ -117,7 +117,8 @@ int run_generate(const GenerateArgs& a) {
                            {"slot_steps", st.slot_steps}, {"kv_tokens_read", st.kv_tokens_read},
                            {"prefix_hits", st.prefix_hits}, {"image_hits", st.image_hits}, {"seconds", st.seconds},
                            {"prefill_seconds", st.prefill_seconds}, {"decode_seconds", st.decode_seconds},
-                           {"batch_size", a.batch_size}};
+                           {"image_load_seconds", st.image_load_seconds},
+                           {"cuda_graphs", st.cuda_graphs}, {"batch_size", a.batch_size}};
       AtomicFile f(a.stats);
       f.write(sj.dump(1) + "\n");
       f.commit();

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -63,7 +64,17 @@ TEST(Engine, GreedyBatchedEqualsHF) {
     auto reqs = manifest_requests(model);
     stic::EngineOptions o;
     o.max_batch = 4;
-    auto out = run(runner(model), reqs, o);
+    stic::EngineStats st;
+    auto out = run(runner(model), reqs, o, &st);
+    // on a GPU the decode steps replay CUDA graphs unless STIC_CUDA_GRAPHS=0 (a build without
+    // STIC_WITH_CUDA silently ran them eagerly for a whole session: this catches it)
+    const char* g = std::getenv("STIC_CUDA_GRAPHS");
+    const bool cuda = runner(model).model()->language_model->lm_head->weight.is_cuda();
+    if (cuda && !(g && std::string(g) == "0")) {
+      EXPECT_GT(st.cuda_graphs, 0) << model;
+    } else {
+      EXPECT_EQ(st.cuda_graphs, 0) << model;
+    }
     for (auto& c : m["cases"]) {
       if (c["model"] != model) continue;
       auto& g = out.at(c["case"]);
@@ -121,6 +132,67 @@ TEST(Engine, TokenMajorCacheLayoutSameTokens) {
   auto b = run(runner("next_mistral"), reqs, o);
   ::unsetenv("STIC_KV_TOKEN_MAJOR");
   for (auto& q : reqs) EXPECT_EQ(a[q.id].token_ids, b[q.id].token_ids) << q.id;
+}
+
+// q/k/v (or gate/up) as one GEMM: the same outputs as the parts, and it stands in for them only
+// while that is still true (no gradients, no active LoRA, weights still views of the fused one).
+TEST(FusedLinear, MatchesPartsAndStepsAsideWhenItWouldNot) {
+  torch::manual_seed(3);
+  std::vector<stic::Linear> parts = {stic::Linear(16, 12, false), stic::Linear(16, 4, false), stic::Linear(16, 4, false)};
+  for (auto& p : parts) torch::nn::init::normal_(p->weight);
+  auto x = torch::randn({2, 3, 16});
+  std::vector<torch::Tensor> want;
+  for (auto& p : parts) want.push_back(p(x).detach());
+  stic::FusedLinear f;
+  f.fuse(parts);
+  torch::NoGradGuard ng;
+  ASSERT_TRUE(f.usable());
+  auto got = f.forward(x);
+  for (size_t i = 0; i < parts.size(); ++i) EXPECT_TRUE(torch::allclose(got[i], want[i], 1e-5, 1e-6)) << i;
+  // an in-place update of a part (an optimizer step, a LoRA merge) is seen by the fused GEMM
+  parts[1]->weight.mul_(2);
+  EXPECT_TRUE(torch::allclose(f.forward(x)[1], 2 * want[1], 1e-5, 1e-6));
+  // an active LoRA: the parts must run (they add the adapter); disabled adapters: fused again
+  parts[2]->attach_lora(2, 4.0, 0.0);
+  torch::nn::init::normal_(parts[2]->lora_B->weight);
+  EXPECT_FALSE(f.usable());
+  {
+    stic::AdapterDisabledGuard off;
+    EXPECT_TRUE(f.usable());
+  }
+  parts[2]->detach_lora();
+  {
+    torch::AutoGradMode on(true);  // training: never the fused path
+    EXPECT_FALSE(f.usable());
+  }
+  // a part whose weight was replaced (not updated in place) no longer matches: not intact
+  parts[0]->weight.set_data(parts[0]->weight.clone());
+  EXPECT_FALSE(f.intact());
+  EXPECT_FALSE(f.usable());
+}
+
+// A model with fused projections decodes the same greedy tokens as HF (fresh runner: fusing
+// changes the model's parameters into views).
+TEST(Engine, FusedProjectionsGiveHFGreedyTokens) {
+  const auto m = manifest();
+  stic::LoadOptions lo;
+  const char* d = std::getenv("STIC_PARITY_DEVICE");
+  lo.device = stic::parse_device(d && *d ? d : "cpu");
+  stic::Runner r(fixture("parity/next_mistral"), lo);
+  r.model()->language_model->model->fuse_projections();
+  auto& layer0 = *r.model()->language_model->model->layers->ptr<stic::LlamaLayerImpl>(0);
+  ASSERT_TRUE(layer0.self_attn->qkv.intact());
+  ASSERT_TRUE(layer0.mlp->gate_up.intact());
+  stic::EngineOptions o;
+  o.max_batch = 4;
+  auto out = run(r, manifest_requests("next_mistral"), o);
+  int n = 0;
+  for (auto& c : m["cases"]) {
+    if (c["model"] != "next_mistral") continue;
+    EXPECT_EQ(out.at(c["case"]).token_ids, c["greedy"].get<std::vector<int32_t>>()) << c["case"];
+    ++n;
+  }
+  EXPECT_GT(n, 0);
 }
 
 TEST(Engine, SeededSamplingIsReproducibleAndBatchIndependent) {
@@ -270,9 +342,17 @@ TEST(DecodeAttention, FlashKernelsMatchReferenceOnRaggedSlots) {
   auto err = [&](const torch::Tensor& o) { return (o.to(torch::kFloat32) - reference).abs().max().item<double>(); };
   EXPECT_LT(err(stic::flash_decode(q, kc, vc, wpos, attend)), 2e-2);
   EXPECT_LT(err(stic::flash_decode_dense(q, kc, vc, wpos, attend)), 2e-2);
+  // cuDNN with the padding mask the engine builds; attend = 300 is not a multiple of 8 (aligned inside)
+  auto allowed = torch::arange(attend, wpos.options()).unsqueeze(0) <= wpos.unsqueeze(1);
+  auto mask = torch::zeros({S, 1, 1, attend}, opt).masked_fill(allowed.logical_not().view({S, 1, 1, attend}),
+                                                               -std::numeric_limits<float>::infinity());
+  EXPECT_LT(err(stic::cudnn_decode(q, kc, vc, mask)), 2e-2);
   // garbage past slot 0's single key: the dense kernel's correction no longer holds
   kstore[0].narrow(0, 1, 50).fill_(1.0);
   vstore[0].narrow(0, 1, 50).fill_(3.0);
   EXPECT_GT(err(stic::flash_decode_dense(q, kc, vc, wpos, attend)), 0.5);
   EXPECT_LT(err(stic::flash_decode(q, kc, vc, wpos, attend)), 2e-2);  // varlen reads only [0, len)
+  EXPECT_LT(err(stic::cudnn_decode(q, kc, vc, mask)), 2e-2);           // the mask hides the garbage
+  // and the mask is what hides it: without it cuDNN attends to the garbage keys
+  EXPECT_GT(err(stic::cudnn_decode(q, kc, vc, torch::zeros_like(mask))), 0.5);
 }

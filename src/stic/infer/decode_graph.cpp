@@ -1,13 +1,19 @@
 #include "stic/infer/decode_graph.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <limits>
 #include <string>
 
 #include "stic/util/error.h"
 
 #ifdef STIC_WITH_CUDA
+#include <torch/csrc/autograd/profiler_kineto.h>
+#include <torch/cuda.h>
 #include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -40,6 +46,77 @@ bool DecodeGraphs::supported(const torch::Device& device) {
   return false;
 #endif
 }
+
+void cuda_release_cached_memory() {
+#ifdef STIC_WITH_CUDA
+  c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+}
+
+StepTrace::StepTrace() {
+  const char* p = std::getenv("STIC_TRACE");
+  if (!p || !*p) return;
+#ifdef STIC_WITH_CUDA
+  path_ = p;
+  if (const char* f = std::getenv("STIC_TRACE_FROM")) from_ = std::atoll(f);
+  if (const char* n = std::getenv("STIC_TRACE_STEPS")) steps_ = std::max<int64_t>(1, std::atoll(n));
+  if (const char* w = std::getenv("STIC_TRACE_WHAT")) prefill_ = std::string(w) == "prefill";
+#else
+  std::fprintf(stderr, "stic: STIC_TRACE needs a CUDA build of stic; not tracing\n");
+#endif
+}
+
+StepTrace::~StepTrace() {
+  try {
+    stop();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stic: saving the trace failed: %s\n", e.what());
+  }
+}
+
+#ifdef STIC_WITH_CUDA
+namespace {
+const std::set<torch::profiler::impl::ActivityType> kTraceActivities = {torch::profiler::impl::ActivityType::CPU,
+                                                                        torch::profiler::impl::ActivityType::CUDA};
+}
+
+void StepTrace::before_step(int64_t step) {
+  if (!prefill_) at(step);
+}
+void StepTrace::before_prefill(int64_t admitted) {
+  if (prefill_) at(admitted);
+}
+
+void StepTrace::at(int64_t step) {
+  if (path_.empty()) return;
+  if (step == from_ && !on_) {
+    torch::cuda::synchronize();
+    torch::profiler::impl::ProfilerConfig cfg(torch::profiler::impl::ProfilerState::KINETO);
+    torch::autograd::profiler::prepareProfiler(cfg, kTraceActivities);
+    torch::autograd::profiler::enableProfiler(cfg, kTraceActivities);
+    on_ = true;
+  } else if (step == from_ + steps_) {
+    stop();
+  }
+}
+
+void StepTrace::stop() {
+  if (!on_) return;
+  on_ = false;
+  torch::cuda::synchronize();
+  auto result = torch::autograd::profiler::disableProfiler();
+  result->save(path_);
+  std::fprintf(stderr, "stic: trace of %s %lld..%lld written to %s\n", prefill_ ? "prefills" : "decode steps",
+               static_cast<long long>(from_),
+               static_cast<long long>(from_ + steps_ - 1), path_.c_str());
+  path_.clear();
+}
+#else
+void StepTrace::before_step(int64_t) {}
+void StepTrace::before_prefill(int64_t) {}
+void StepTrace::at(int64_t) {}
+void StepTrace::stop() {}
+#endif
 
 #ifdef STIC_WITH_CUDA
 struct DecodeGraphs::Impl {

@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <string>
 
 #include "stic/model/llava.h"
 
@@ -32,6 +33,28 @@ class DecodeGraphs {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// STIC_TRACE=FILE.json: a Kineto trace (host ops and CUDA kernels, graph-replayed ones included)
+// of decode steps [STIC_TRACE_FROM, STIC_TRACE_FROM + STIC_TRACE_STEPS) (defaults 64 and 8) —
+// or, with STIC_TRACE_WHAT=prefill, of the prefills of admitted requests in that range — saved
+// in Chrome trace format for bench/trace_summary.py or chrome://tracing. CUDA builds only;
+// without STIC_TRACE it does nothing.
+class StepTrace {
+ public:
+  StepTrace();
+  ~StepTrace();                        // ends a trace still open (saves it)
+  void before_step(int64_t step);      // call before decode step `step` (0-based)
+  void before_prefill(int64_t admitted);  // call before the prefill of the `admitted`-th request
+ private:
+  void at(int64_t n);
+  void stop();
+  std::string path_;
+  int64_t from_ = 64, steps_ = 8;
+  bool prefill_ = false, on_ = false;
+};
+
+// Hands the CUDA caching allocator's unused blocks back to the driver (no-op without CUDA).
+void cuda_release_cached_memory();
 
 // The eager decode step the graphs capture (also the CPU path): embeds -> decoder -> logits.
 torch::Tensor decode_step_eager(Llava& model, KVCache& cache, const torch::Tensor& tokens /*(S,1) i64*/,

@@ -62,7 +62,9 @@ struct EngineStats {
   int64_t prefix_hits = 0, image_hits = 0;
   int64_t kv_tokens_read = 0;     // sum over decode steps of the active slots' lengths (for the bandwidth bound)
   int64_t slot_steps = 0;         // sum over decode steps of active slots (tokens decoded in steps)
+  int64_t cuda_graphs = 0;        // decode-step CUDA graphs captured (0: eager steps)
   double seconds = 0, prefill_seconds = 0, decode_seconds = 0;
+  double image_load_seconds = 0;  // part of prefill: image decode + preprocessing on the host
 };
 
 // Progress callback: (finished requests, total, generated tokens so far).

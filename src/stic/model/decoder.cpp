@@ -14,6 +14,7 @@
 #include <map>
 
 #include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <string>
 
@@ -49,9 +50,16 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                           const torch::Tensor& mask, KVCache* cache, int layer) {
   const auto b = x.size(0), t = x.size(1);
-  auto q = q_proj(x).view({b, t, heads, head_dim}).transpose(1, 2);     // (B, H, T, D)
-  auto k = k_proj(x).view({b, t, kv_heads, head_dim}).transpose(1, 2);  // (B, Hkv, T, D)
-  auto v = v_proj(x).view({b, t, kv_heads, head_dim}).transpose(1, 2);  // (B, Hkv, T, D)
+  torch::Tensor xq, xk, xv;
+  if (qkv.usable()) {
+    auto o = qkv.forward(x);
+    xq = o[0], xk = o[1], xv = o[2];
+  } else {
+    xq = q_proj(x), xk = k_proj(x), xv = v_proj(x);
+  }
+  auto q = xq.view({b, t, heads, head_dim}).transpose(1, 2);     // (B, H, T, D)
+  auto k = xk.view({b, t, kv_heads, head_dim}).transpose(1, 2);  // (B, Hkv, T, D)
+  auto v = xv.view({b, t, kv_heads, head_dim}).transpose(1, 2);  // (B, Hkv, T, D)
   auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);                       // (B, 1, T, D)
   q = q * c + rotate_half(q) * s;
   k = k * c + rotate_half(k) * s;
@@ -82,6 +90,11 @@ bool g_flash_decode = [] {
   const char* e = std::getenv("STIC_DECODE_ATTN");
   return !(e && (std::string(e) == "manual" || std::string(e) == "sdpa"));
 }();
+// cuDNN decode attention: the CUDA default for bf16/fp16 unless STIC_DECODE_ATTN picks another
+bool g_cudnn_decode = [] {
+  const char* e = std::getenv("STIC_DECODE_ATTN");
+  return !e || std::string(e) == "cudnn";
+}();
 }  // namespace
 
 bool flash_decode_enabled() { return g_flash_decode; }
@@ -97,9 +110,7 @@ namespace {
 // aten::_flash_attention_forward called through the dispatcher with arguments by name (absent
 // ones None); returns the output stack. Throws (c10::Error) if the op or a named argument is
 // missing from this libtorch's schema.
-torch::jit::Stack call_flash_forward(const std::map<std::string, c10::IValue>& args) {
-  static const c10::OperatorHandle op =
-      c10::Dispatcher::singleton().findSchemaOrThrow("aten::_flash_attention_forward", "");
+torch::jit::Stack call_op_by_name(const c10::OperatorHandle& op, const std::map<std::string, c10::IValue>& args) {
   size_t found = 0;
   torch::jit::Stack stack;
   for (const auto& a : op.schema().arguments()) {
@@ -107,21 +118,64 @@ torch::jit::Stack call_flash_forward(const std::map<std::string, c10::IValue>& a
     found += it != args.end();
     stack.push_back(it == args.end() ? c10::IValue() : it->second);
   }
-  TORCH_CHECK(found == args.size(), "this libtorch's _flash_attention_forward lacks an argument stic passes");
+  TORCH_CHECK(found == args.size(), "this libtorch's ", op.schema().name(), " lacks an argument stic passes");
   op.callBoxed(&stack);
   return stack;
 }
+
+torch::jit::Stack call_flash_forward(const std::map<std::string, c10::IValue>& args) {
+  static const c10::OperatorHandle op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("aten::_flash_attention_forward", "");
+  return call_op_by_name(op, args);
+}
 }  // namespace
 
+// Decode attention through cuDNN's fused attention (aten::_scaled_dot_product_cudnn_attention,
+// the kernel SDPA picks for this shape on Hopper), GQA native, over keys [0, attend_len) of every
+// slot's token-major cache with an additive mask (S, 1, 1, attend_len) that hides the keys past
+// each slot's position. Measured 0.19 ms per layer at 64 slots x 3.2k keys on an H200, 1.7x
+// faster than FA2's kernels and at the copy-bandwidth bound (bench/attn_micro.py).
+torch::Tensor cudnn_decode(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Tensor& kc /*(S,Hkv,L,D) view*/,
+                           const torch::Tensor& vc, const torch::Tensor& mask /*(S,1,1,n)*/) {
+  static const c10::OperatorHandle op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("aten::_scaled_dot_product_cudnn_attention", "");
+  const int64_t d = q.size(3), l = kc.size(2);
+  int64_t n = mask.size(-1);
+  auto bias = mask.to(q.scalar_type());
+  if (n % 8 != 0 && l >= (n + 7) / 8 * 8) {  // cuDNN wants the bias rows 16-byte aligned: hide 1-7 more keys
+    const int64_t n8 = (n + 7) / 8 * 8;
+    bias = torch::constant_pad_nd(bias, {0, n8 - n}, -std::numeric_limits<double>::infinity());
+    n = n8;
+  }
+  std::map<std::string, c10::IValue> args = {
+      {"query", q},
+      {"key", kc.narrow(2, 0, n)},
+      {"value", vc.narrow(2, 0, n)},
+      {"attn_bias", bias},
+      {"compute_log_sumexp", c10::IValue(false)},
+      {"dropout_p", c10::IValue(0.0)},
+      {"is_causal", c10::IValue(false)},
+      {"return_debug_mask", c10::IValue(false)},
+      {"scale", c10::IValue(1.0 / std::sqrt(static_cast<double>(d)))}};
+  return call_op_by_name(op, args).at(0).toTensor();  // (S, H, 1, D)
+}
+
 torch::Tensor flash_decode(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Tensor& kc /*(S,Hkv,L,D) view*/,
-                           const torch::Tensor& vc, const torch::Tensor& write_pos /*(S)*/, int64_t max_k) {
+                           const torch::Tensor& vc, const torch::Tensor& write_pos /*(S)*/, int64_t max_k,
+                           KVCache* step_cache) {
   const int64_t s = q.size(0), h = q.size(1), d = q.size(3), hkv = kc.size(1), l = kc.size(2);
   auto kp = kc.permute({0, 2, 1, 3}), vp = vc.permute({0, 2, 1, 3});  // physical (S, L, Hkv, D)
   TORCH_CHECK(kp.is_contiguous() && vp.is_contiguous(), "flash decode needs the token-major KV cache layout");
-  auto i32 = write_pos.options().dtype(torch::kInt32);
-  auto used = (write_pos + 1).to(torch::kInt32);
-  auto cu_k = torch::arange(s + 1, i32) * static_cast<int32_t>(l);
-  auto cu_q = torch::arange(s + 1, i32);
+  torch::Tensor used, cu_k, cu_q;
+  if (step_cache && step_cache->flash_used.defined()) {  // computed by an earlier layer of this step
+    used = step_cache->flash_used, cu_k = step_cache->flash_cu_k, cu_q = step_cache->flash_cu_q;
+  } else {
+    auto i32 = write_pos.options().dtype(torch::kInt32);
+    used = (write_pos + 1).to(torch::kInt32);
+    cu_k = torch::arange(s + 1, i32) * static_cast<int32_t>(l);
+    cu_q = torch::arange(s + 1, i32);
+    if (step_cache) step_cache->flash_used = used, step_cache->flash_cu_k = cu_k, step_cache->flash_cu_q = cu_q;
+  }
   std::map<std::string, c10::IValue> args = {
       {"query", q.reshape({s, h, d})},
       {"key", kp.view({s * l, hkv, d})},
@@ -203,13 +257,21 @@ torch::Tensor LlamaAttentionImpl::forward_static(const torch::Tensor& q, const t
     const int64_t L = kc.size(2);
     const bool head_major = kc.is_contiguous();                          // (S, Hkv, L, D) storage
     const bool token_major = kc.permute({0, 2, 1, 3}).is_contiguous();  // (S, L, Hkv, D) storage (CUDA)
+    if (layer == 0) {  // a new step: the per-step index tensors are recomputed once
+      cache.kv_rows = torch::Tensor();
+      cache.flash_used = cache.flash_cu_k = cache.flash_cu_q = torch::Tensor();
+    }
     if (kv_flat && (head_major || token_major)) {
-      auto pos = cache.write_pos.view({b, 1});
-      auto heads_idx = torch::arange(kv_heads, cache.write_pos.options()).view({1, kv_heads});
-      auto slots_idx = torch::arange(b, cache.write_pos.options()).view({b, 1});
-      // the flat row of (slot s, head h) at position p in each storage order
-      auto idx = (head_major ? (slots_idx * kv_heads + heads_idx) * L + pos : (slots_idx * L + pos) * kv_heads + heads_idx)
-                     .view({-1});                                                               // (S * Hkv)
+      if (!cache.kv_rows.defined()) {
+        auto pos = cache.write_pos.view({b, 1});
+        auto heads_idx = torch::arange(kv_heads, cache.write_pos.options()).view({1, kv_heads});
+        auto slots_idx = torch::arange(b, cache.write_pos.options()).view({b, 1});
+        // the flat row of (slot s, head h) at position p in each storage order
+        cache.kv_rows = (head_major ? (slots_idx * kv_heads + heads_idx) * L + pos
+                                    : (slots_idx * L + pos) * kv_heads + heads_idx)
+                            .view({-1});  // (S * Hkv)
+      }
+      const auto& idx = cache.kv_rows;
       auto flat = [&](const torch::Tensor& c) {
         return (head_major ? c : c.permute({0, 2, 1, 3})).view({-1, head_dim});
       };
@@ -226,19 +288,31 @@ torch::Tensor LlamaAttentionImpl::forward_static(const torch::Tensor& q, const t
     // query rows of that head (they sit at the same position, so no causal mask among them).
     const int64_t rep = heads / kv_heads;
     auto qg = q.reshape({b, kv_heads, rep, head_dim});                             // (S, Hkv, rep, D)
-    // Decode attention: two batched GEMMs (read K and V once, softmax in fp32). Measured 1.7x
-    // faster per step than SDPA with a padding mask on an H200 (bench/RESULTS.md); on CPU the
-    // SDPA/reference path is kept. STIC_DECODE_ATTN=sdpa|manual|dense overrides.
+    // Decode attention on CUDA (bf16/fp16): cuDNN's fused kernel with the padding mask (the
+    // default), else FlashAttention-2 varlen, else two batched GEMMs (read K and V once, softmax
+    // in fp32; the fp32 path). On CPU the SDPA/reference path. STIC_DECODE_ATTN=cudnn|flash|
+    // dense|manual|sdpa picks one (bench/RESULTS.md has their timings).
     static const char* attn_env = std::getenv("STIC_DECODE_ATTN");
-    const bool manual = attn_env ? std::string(attn_env) == "manual" : q.is_cuda();
+    const bool manual = attn_env && std::string(attn_env) == "sdpa" ? false
+                        : attn_env && std::string(attn_env) == "manual" ? true
+                                                                       : q.is_cuda();
     torch::Tensor og;
     // the dense kernel is opt-in: on an H100 the engine's step was 27.3 ms with it and 26.5 ms
     // with varlen (64 x 3.2k keys, bench/RESULTS.md), although the kernel alone is 5% faster
     static const bool dense = attn_env && std::string(attn_env) == "dense";
-    if (q.is_cuda() && flash_decode_enabled() && q.scalar_type() != torch::kFloat32) {  // FA2: bf16/fp16 only
+    if (q.is_cuda() && g_cudnn_decode && q.scalar_type() != torch::kFloat32 && mask.defined()) {
+      try {
+        o = cudnn_decode(q, kc, vc, mask);
+      } catch (const c10::Error& e) {
+        std::fprintf(stderr, "stic: cuDNN decode attention unavailable (%s); using FlashAttention-2\n",
+                     e.what_without_backtrace());
+        g_cudnn_decode = false;
+      }
+    }
+    if (!o.defined() && q.is_cuda() && flash_decode_enabled() && q.scalar_type() != torch::kFloat32) {  // FA2: bf16/fp16 only
       try {
         o = cache.zero_tail && dense ? flash_decode_dense(q, kc, vc, cache.write_pos, cache.attend_len)
-                                       : flash_decode(q, kc, vc, cache.write_pos, cache.attend_len);  // (S, H, 1, D)
+                                       : flash_decode(q, kc, vc, cache.write_pos, cache.attend_len, &cache);  // (S, H, 1, D)
       } catch (const c10::Error& e) {
         std::fprintf(stderr, "stic: flash decode attention unavailable (%s); using batched GEMMs\n",
                      e.what_without_backtrace());
@@ -271,6 +345,10 @@ LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) {
 }
 
 torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
+  if (gate_up.usable()) {
+    auto o = gate_up.forward(x);
+    return down_proj(torch::silu(o[0]) * o[1]);
+  }
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
@@ -331,6 +409,16 @@ LlamaModelImpl::LlamaModelImpl(const TextConfig& c) : cfg(c) {
   layers = register_module("layers", nn::ModuleList());
   for (int i = 0; i < c.num_layers; ++i) layers->push_back(LlamaLayer(c));
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+void LlamaModelImpl::fuse_projections() {
+  for (auto& m : *layers) {
+    auto* layer = m->as<LlamaLayerImpl>();
+    auto& at = *layer->self_attn;
+    if (!at.qkv.intact()) at.qkv.fuse({at.q_proj, at.k_proj, at.v_proj});
+    auto& mlp = *layer->mlp;
+    if (!mlp.gate_up.intact()) mlp.gate_up.fuse({mlp.gate_proj, mlp.up_proj});
+  }
 }
 
 torch::Tensor LlamaModelImpl::rope_inv_freq(const torch::Device& device) {

@@ -63,4 +63,58 @@ void LinearImpl::merge_lora() {
   detach_lora();
 }
 
+void FusedLinear::fuse(const std::vector<Linear>& ps) {
+  torch::NoGradGuard ng;
+  if (ps.empty()) fail("FusedLinear: nothing to fuse");
+  const bool with_bias = ps[0]->bias.defined();
+  std::vector<torch::Tensor> ws, bs;
+  for (auto& p : ps) {
+    if (p->in_features != ps[0]->in_features || p->bias.defined() != with_bias ||
+        p->weight.scalar_type() != ps[0]->weight.scalar_type() || p->weight.device() != ps[0]->weight.device())
+      fail("FusedLinear: parts differ in input size, bias, dtype or device");
+    ws.push_back(p->weight);
+    if (with_bias) bs.push_back(p->bias);
+  }
+  weight = torch::cat(ws, 0);
+  bias = with_bias ? torch::cat(bs, 0) : torch::Tensor();
+  int64_t off = 0;
+  for (auto& p : ps) {
+    const int64_t n = p->out_features;
+    p->weight.set_data(weight.narrow(0, off, n));  // the parameter now lives inside the fused tensor
+    if (with_bias) p->bias.set_data(bias.narrow(0, off, n));
+    off += n;
+  }
+  parts = ps;
+}
+
+bool FusedLinear::intact() const {
+  if (!weight.defined()) return false;
+  const auto* base = static_cast<const char*>(weight.data_ptr());
+  const int64_t row = weight.size(1) * static_cast<int64_t>(weight.element_size());
+  int64_t off = 0;
+  for (auto& p : parts) {
+    if (p->weight.data_ptr() != base + off * row) return false;
+    off += p->out_features;
+  }
+  return true;
+}
+
+bool FusedLinear::usable() const {
+  if (torch::GradMode::is_enabled() || !intact()) return false;
+  for (auto& p : parts)
+    if (p->lora_A && adapters_enabled()) return false;
+  return true;
+}
+
+std::vector<torch::Tensor> FusedLinear::forward(const torch::Tensor& x) const {
+  auto y = torch::linear(x, weight, bias);
+  std::vector<torch::Tensor> out;
+  int64_t off = 0;
+  for (auto& p : parts) {
+    out.push_back(y.narrow(-1, off, p->out_features));
+    off += p->out_features;
+  }
+  return out;
+}
+
 }  // namespace stic

@@ -11,6 +11,8 @@
 
 #include <torch/torch.h>
 
+#include <vector>
+
 namespace stic {
 
 struct LinearImpl : torch::nn::Module {
@@ -35,6 +37,22 @@ struct LinearImpl : torch::nn::Module {
   double lora_scaling = 0.0, lora_dropout = 0.0;
 };
 TORCH_MODULE(Linear);
+
+// Linear layers that read the same input (q/k/v, gate/up) fused into one GEMM for inference.
+// fuse() copies their weights into one (sum of outs, in) tensor and makes each part's weight a
+// row block (a view) of it: memory is unchanged, and an in-place update of either side (a LoRA
+// merge, an optimizer step) keeps both the same. usable() says when the fused GEMM may stand in
+// for the parts: no gradients being recorded, no active LoRA on any part, and every part still
+// a view of the fused tensor (a part whose weight was replaced falls back to the parts).
+struct FusedLinear {
+  void fuse(const std::vector<Linear>& parts);
+  bool intact() const;  // fused, and every part's weight still a view of it
+  bool usable() const;
+  // The parts' outputs, as views of one GEMM's result (B, T, sum of outs).
+  std::vector<torch::Tensor> forward(const torch::Tensor& x) const;
+  std::vector<Linear> parts;
+  torch::Tensor weight, bias;
+};
 
 bool adapters_enabled();
 class AdapterDisabledGuard {

@@ -105,6 +105,9 @@ struct KVCache {
   // is exactly zero (the engine zeroes a slot's old tail when it admits a request), which lets
   // CUDA decode attend densely over [0, attend_len) and correct the softmax afterwards.
   bool zero_tail = false;
+  // static decode: per-step index tensors, computed by layer 0 and reused by the others (they
+  // depend only on the write positions): the flat KV rows written and FA2's varlen lengths.
+  torch::Tensor kv_rows, flash_used, flash_cu_k, flash_cu_q;
   int64_t length() const {
     if (is_static) return slot >= 0 ? start : attend_len;
     return k.empty() || !k[0].defined() ? 0 : k[0].size(2);
@@ -117,7 +120,11 @@ struct KVCache {
 // per-slot lengths; `flash_decode_dense` its dense kernel over [0, attend_len) for every slot,
 // exact only when the keys and values past each slot's write position are zero.
 torch::Tensor flash_decode(const torch::Tensor& q, const torch::Tensor& kc, const torch::Tensor& vc,
-                           const torch::Tensor& write_pos, int64_t max_k);
+                           const torch::Tensor& write_pos, int64_t max_k, KVCache* step_cache = nullptr);
+// cuDNN's fused attention over keys [0, n) of every slot with an additive mask (S, 1, 1, n) that
+// hides each slot's keys past its write position (the CUDA default; throws if cuDNN lacks it).
+torch::Tensor cudnn_decode(const torch::Tensor& q, const torch::Tensor& kc, const torch::Tensor& vc,
+                           const torch::Tensor& mask);
 torch::Tensor flash_decode_dense(const torch::Tensor& q, const torch::Tensor& kc, const torch::Tensor& vc,
                                  const torch::Tensor& write_pos, int64_t attend_len);
 
@@ -139,6 +146,7 @@ struct LlamaAttentionImpl : torch::nn::Module {
                                const torch::Tensor& mask, KVCache& cache, int layer);
   int heads, kv_heads, head_dim;
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  FusedLinear qkv;  // q/k/v in one GEMM for inference, once LlamaModel::fuse_projections ran
 };
 TORCH_MODULE(LlamaAttention);
 
@@ -146,6 +154,7 @@ struct LlamaMlpImpl : torch::nn::Module {
   explicit LlamaMlpImpl(const TextConfig& c);
   torch::Tensor forward(const torch::Tensor& x);
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  FusedLinear gate_up;  // gate/up in one GEMM for inference
 };
 TORCH_MODULE(LlamaMlp);
 
@@ -170,6 +179,10 @@ struct LlamaModelImpl : torch::nn::Module {
   // after the forward and recomputed in the backward (with the same dropout masks: the RNG
   // state is saved and replayed), trading one extra layer forward for activation memory.
   bool gradient_checkpointing = false;
+  // Inference speed: q/k/v and gate/up projections of every layer become one GEMM each
+  // (FusedLinear: same memory, used only without gradients or an active LoRA). Idempotent.
+  // Measured 0.191 -> 0.135 ms per layer for the seven GEMMs at 64 rows on an H200.
+  void fuse_projections();
   torch::Tensor rope_inv_freq(const torch::Device& device);  // (D/2) fp32, 1 / theta^(2i/D)
   torch::Tensor inv_freq;  // cache of rope_inv_freq (not a parameter or buffer)
   torch::nn::Embedding embed_tokens{nullptr};
