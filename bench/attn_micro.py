@@ -13,18 +13,7 @@ import math
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-
-def timeit(fn, iters=20, warmup=3):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record()
-    for _ in range(iters):
-        fn()
-    b.record()
-    torch.cuda.synchronize()
-    return a.elapsed_time(b) / iters
+from decode_micro import timeit  # bench/ is on the path when run as bench/attn_micro.py
 
 
 def main():

@@ -7,12 +7,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 R=${1:-/tmp/stic-trace}; D=/tmp/stic-bench; mkdir -p "$R"
-TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-( cmake -S . -B /tmp/bg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DSTIC_DEPS_DIR=$PWD/.deps/root \
-    && cmake --build /tmp/bg -j14 --target stic stic_tests ) >"$R/build.log" 2>&1 &
-BUILD=$!
-[ -d $D/model ] || timeout 200 python3 bench/bench_generate.py prepare --dir $D 2>&1 | tail -2
-wait $BUILD || { tail -30 "$R/build.log"; exit 1; }
+. bench/common.sh
+build_stic "$R/build.log" stic stic_tests
+prepare_bench_model
+wait_build "$R/build.log"
 grep -E "stic: CUDA" "$R/build.log"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 for g in 1 0; do

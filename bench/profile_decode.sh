@@ -6,12 +6,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 R=${1:-/tmp/stic-prof}; D=/tmp/stic-bench; mkdir -p "$R"
-TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-( cmake -S . -B /tmp/bg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DSTIC_DEPS_DIR=$PWD/.deps/root \
-    && cmake --build /tmp/bg -j14 --target stic stic_tests ) >"$R/build.log" 2>&1 &
-BUILD=$!
-[ -d $D/model ] || timeout 200 python3 bench/bench_generate.py prepare --dir $D 2>&1 | tail -2
-wait $BUILD || { tail -30 "$R/build.log"; exit 1; }
+. bench/common.sh
+build_stic "$R/build.log" stic stic_tests
+prepare_bench_model
+wait_build "$R/build.log"
 # correctness on the GPU first: the engine (CUDA graphs, manual decode attention) vs HF's greedy tokens
 for g in 1 0; do
   STIC_CUDA_GRAPHS=$g STIC_PARITY_DEVICE=cuda STIC_PARITY_DTYPE=fp32 /tmp/bg/stic_tests --gtest_filter='Engine*:HF/Parity.Greedy*' 2>&1 \

@@ -6,15 +6,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 R=${1:-/tmp/stic-bench-results}; D=/tmp/stic-bench; mkdir -p "$R"
 export PYTHONUNBUFFERED=1
-TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-( cmake -S . -B /tmp/bg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DSTIC_DEPS_DIR=$PWD/.deps/root \
-    && cmake --build /tmp/bg -j8 --target stic ) >"$R/build.log" 2>&1 &
-BUILD=$!
+. bench/common.sh
+build_stic "$R/build.log" stic
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$R/gpu.txt"
 python3 bench/bench_generate.py bw | tee "$R/bw.txt"
-[ -d $D/model ] || timeout 200 python3 bench/bench_generate.py prepare --dir $D 2>&1 | tail -3
+prepare_bench_model
+# the build must not share the host with HF's timings (HF at batch 1 is launch-bound); until
+# session 3 it ran beside them (-j8), which may have cost HF's batch-1 row a little
+wait_build "$R/build.log"
 timeout 240 python3 bench/bench_generate.py hf --dir $D --out "$R/hf.json" --new-tokens 256 --batches ${HF_BATCHES:-1:1,16:16,64:64} 2>&1 | grep -v Warning | tail -6
-wait $BUILD || { tail -30 "$R/build.log"; exit 1; }
 
 run_stic() {  # NAME REQUESTS BATCH NEW_TOKENS [extra flags]
   local name=$1 req=$2 bs=$3 nt=$4; shift 4

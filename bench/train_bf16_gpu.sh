@@ -7,12 +7,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/tb}; STEPS=${2:-16}; D=/tmp/stic-bench; mkdir -p "$OUT"
-TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-( cmake -S . -B /tmp/bg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DSTIC_DEPS_DIR=$PWD/.deps/root \
-    && cmake --build /tmp/bg -j14 --target stic ) >"$OUT/build.log" 2>&1 &
-BUILD=$!
-[ -d $D/model ] || timeout 200 python3 bench/bench_generate.py prepare --dir $D 2>&1 | tail -2
-wait $BUILD || { tail -30 "$OUT/build.log"; exit 1; }
+. bench/common.sh
+build_stic "$OUT/build.log" stic
+prepare_bench_model
+wait_build "$OUT/build.log"
 python3 - "$D" <<'EOF'
 import json, sys
 d = sys.argv[1]
