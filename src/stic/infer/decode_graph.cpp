@@ -89,13 +89,18 @@ void StepTrace::before_prefill(int64_t admitted) {
 
 void StepTrace::at(int64_t step) {
   if (path_.empty()) return;
-  if (step == from_ && !on_) {
-    torch::cuda::synchronize();
-    torch::profiler::impl::ProfilerConfig cfg(torch::profiler::impl::ProfilerState::KINETO);
-    torch::autograd::profiler::prepareProfiler(cfg, kTraceActivities);
-    torch::autograd::profiler::enableProfiler(cfg, kTraceActivities);
-    on_ = true;
-  } else if (step == from_ + steps_) {
+  if (step >= from_ && step < from_ + steps_ && !on_) {  // >=: a prefill that failed early skips its call
+    try {
+      torch::cuda::synchronize();
+      torch::profiler::impl::ProfilerConfig cfg(torch::profiler::impl::ProfilerState::KINETO);
+      torch::autograd::profiler::prepareProfiler(cfg, kTraceActivities);
+      torch::autograd::profiler::enableProfiler(cfg, kTraceActivities);
+      on_ = true;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "stic: STIC_TRACE: the profiler could not start (%s); not tracing\n", e.what());
+      path_.clear();
+    }
+  } else if (step >= from_ + steps_) {
     stop();
   }
 }

@@ -7,6 +7,7 @@
 #include <future>
 #include <list>
 #include <map>
+#include <system_error>
 #include <unordered_map>
 
 #include "stic/infer/decode_graph.h"
@@ -186,10 +187,8 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
   const int32_t eos = tok.eos_id() >= 0 ? tok.eos_id() : cfg.text.eos_token_id;
   if (device.is_cuda()) {  // q/k/v and gate/up as one GEMM each (STIC_FUSE=0: off, for comparisons)
     const char* f = std::getenv("STIC_FUSE");
-    if (!(f && std::string(f) == "0")) {
-      model->language_model->model->fuse_projections();
+    if (!(f && std::string(f) == "0") && model->language_model->model->fuse_projections())
       cuda_release_cached_memory();  // the parts' old blocks: back to the driver before the KV cache
-    }
   }
 
   // --- tokenize everything first: errors become results, lengths size the cache
@@ -256,18 +255,25 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
   std::deque<size_t> queue;
   for (size_t i = 0; i < requests.size(); ++i) queue.push_back(i);
 
-  // Images of the next queued requests are decoded and preprocessed on worker threads while the
-  // device works: done inline, this host work stalled the GPU for 1.3-2 s of a 13 s run (64
-  // requests of 672x672 PNGs, H200). At most kAhead loads are in flight or waiting.
+  // On a GPU, images of the next queued requests are decoded and preprocessed on worker threads
+  // while the device works: done inline, this host work stalled the GPU for 1.3-2 s of a 13 s
+  // run (64 requests of 672x672 PNGs, H200). At most kAhead loads are in flight or waiting. On
+  // a CPU the threads would only compete with the model for the cores.
   constexpr size_t kAhead = 8;
   std::map<std::string, std::shared_future<ImageInput>> pending;
+  bool prefetching = device.is_cuda();
   auto prefetch = [&] {
     size_t looked = 0;
     for (size_t ri : queue) {
-      if (pending.size() >= kAhead || ++looked > 4 * kAhead) break;
+      if (!prefetching || pending.size() >= kAhead || ++looked > 4 * kAhead) break;
       const std::string& img = requests[ri].image;
       if (img.empty() || !prep[ri].error.empty() || pending.count(img) || images.contains(img)) continue;
-      pending.emplace(img, std::async(std::launch::async, [this, img] { return runner_.load_image(img); }).share());
+      try {
+        pending.emplace(img, std::async(std::launch::async, [this, img] { return runner_.load_image(img); }).share());
+      } catch (const std::system_error& e) {  // no thread to be had: load inline from now on
+        std::fprintf(stderr, "stic: loading images ahead failed (%s); loading them inline\n", e.what());
+        prefetching = false;
+      }
     }
   };
   int64_t finished = 0;

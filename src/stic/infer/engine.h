@@ -64,7 +64,7 @@ struct EngineStats {
   int64_t slot_steps = 0;         // sum over decode steps of active slots (tokens decoded in steps)
   int64_t cuda_graphs = 0;        // decode-step CUDA graphs captured (0: eager steps)
   double seconds = 0, prefill_seconds = 0, decode_seconds = 0;
-  double image_load_seconds = 0;  // part of prefill: image decode + preprocessing on the host
+  double image_load_seconds = 0;  // part of prefill: host time spent on (or, on a GPU, waiting for) image loading
 };
 
 // Progress callback: (finished requests, total, generated tokens so far).

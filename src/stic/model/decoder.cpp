@@ -141,9 +141,13 @@ torch::Tensor cudnn_decode(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Te
       c10::Dispatcher::singleton().findSchemaOrThrow("aten::_scaled_dot_product_cudnn_attention", "");
   const int64_t d = q.size(3), l = kc.size(2);
   int64_t n = mask.size(-1);
+  // the op is called directly, past SDPA's own checks: refuse what cuDNN's kernel does not take
+  // (the caller falls back to FlashAttention-2)
+  TORCH_CHECK(d <= 128 && d % 8 == 0, "cuDNN decode attention: head dim ", d, " not supported");
   auto bias = mask.to(q.scalar_type());
-  if (n % 8 != 0 && l >= (n + 7) / 8 * 8) {  // cuDNN wants the bias rows 16-byte aligned: hide 1-7 more keys
+  if (n % 8 != 0) {  // cuDNN wants the bias rows 16-byte aligned: hide 1-7 more keys
     const int64_t n8 = (n + 7) / 8 * 8;
+    TORCH_CHECK(n8 <= l, "cuDNN decode attention: ", n, " keys cannot be aligned in a cache of ", l);
     bias = torch::constant_pad_nd(bias, {0, n8 - n}, -std::numeric_limits<double>::infinity());
     n = n8;
   }
@@ -411,14 +415,22 @@ LlamaModelImpl::LlamaModelImpl(const TextConfig& c) : cfg(c) {
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
-void LlamaModelImpl::fuse_projections() {
+bool LlamaModelImpl::fuse_projections() {
+  bool fused = false;
   for (auto& m : *layers) {
     auto* layer = m->as<LlamaLayerImpl>();
     auto& at = *layer->self_attn;
-    if (!at.qkv.intact()) at.qkv.fuse({at.q_proj, at.k_proj, at.v_proj});
+    if (!at.qkv.intact()) {
+      at.qkv.fuse({at.q_proj, at.k_proj, at.v_proj});
+      fused = true;
+    }
     auto& mlp = *layer->mlp;
-    if (!mlp.gate_up.intact()) mlp.gate_up.fuse({mlp.gate_proj, mlp.up_proj});
+    if (!mlp.gate_up.intact()) {
+      mlp.gate_up.fuse({mlp.gate_proj, mlp.up_proj});
+      fused = true;
+    }
   }
+  return fused;
 }
 
 torch::Tensor LlamaModelImpl::rope_inv_freq(const torch::Device& device) {

@@ -92,8 +92,11 @@ bool FusedLinear::intact() const {
   const auto* base = static_cast<const char*>(weight.data_ptr());
   const int64_t row = weight.size(1) * static_cast<int64_t>(weight.element_size());
   int64_t off = 0;
+  const auto* bbase = bias.defined() ? static_cast<const char*>(bias.data_ptr()) : nullptr;
+  const int64_t belt = bias.defined() ? static_cast<int64_t>(bias.element_size()) : 0;
   for (auto& p : parts) {
     if (p->weight.data_ptr() != base + off * row) return false;
+    if (bbase && (!p->bias.defined() || p->bias.data_ptr() != bbase + off * belt)) return false;
     off += p->out_features;
   }
   return true;
