@@ -157,7 +157,7 @@ torch::Tensor DecodeGraphs::step(const std::vector<int64_t>& tokens, const std::
                                  int64_t attend_len) {
   auto& I = *impl_;
   const int64_t L = I.cache->k.at(0).size(2);
-  const int64_t bucket = std::min<int64_t>(L, (attend_len + 127) / 128 * 128);
+  const int64_t bucket = decode_key_bucket(attend_len, L);
   std::copy(tokens.begin(), tokens.end(), I.tokens_host.data_ptr<int64_t>());
   std::copy(positions.begin(), positions.end(), I.pos_host.data_ptr<int64_t>());
   I.tokens_dev.copy_(I.tokens_host, /*non_blocking=*/true);

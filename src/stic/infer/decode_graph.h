@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -52,6 +53,13 @@ class StepTrace {
   int64_t from_ = 64, steps_ = 8;
   bool prefill_ = false, on_ = false;
 };
+
+// The key length a CUDA decode step attends over: `attend_len` rounded up to the 128-key bucket
+// (capped at the cache length L). One graph is captured per bucket, and the eager CUDA path uses
+// the same lengths (cuDNN builds a plan per length); the mask hides the keys past each slot.
+inline int64_t decode_key_bucket(int64_t attend_len, int64_t L) {
+  return std::min<int64_t>(L, (attend_len + 127) / 128 * 128);
+}
 
 // Hands the CUDA caching allocator's unused blocks back to the driver (no-op without CUDA).
 void cuda_release_cached_memory();

@@ -474,8 +474,7 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
     } else {
       auto t_tokens = torch::from_blob(tokens.data(), {S, 1}, torch::kInt64).to(device);
       auto t_pos = torch::from_blob(wpos.data(), {S}, torch::kInt64).to(device);
-      // on CUDA, key lengths in steps of 128 as the graphs use (cuDNN builds a plan per length)
-      const int64_t keys = device.is_cuda() ? std::min<int64_t>(L, (lr + 127) / 128 * 128) : lr;
+      const int64_t keys = device.is_cuda() ? decode_key_bucket(lr, L) : lr;
       logits = decode_step_eager(model, cache, t_tokens, t_pos, keys);
     }
     profile::totals()[profile::Launch] += now_s() - tl;

@@ -405,6 +405,8 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
     return a;
   };
 
+  // the stages that train a model: the next stage starts from their output
+  auto trains = [](const std::string& s) { return s == "pretrain" || s == "base" || s == "instruct"; };
   std::string report;
   for (const std::string& stage : stage_order()) {
     if ((stage == "instruct" && r.instruct.max_steps == 0) || (stage == "pretrain" && r.pretrain.max_steps == 0)) {
@@ -415,7 +417,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
     const std::string marker = dir + "/.done";
     if (file_exists(marker)) {
       std::fprintf(stderr, "[pipeline] %s: finished earlier, skipped (%s)\n", stage.c_str(), marker.c_str());
-      if (stage == "pretrain" || stage == "base" || stage == "instruct") model = dir;
+      if (trains(stage)) model = dir;
       if (stage == "report") report = wd + "/report.md";
     } else {
       std::fprintf(stderr, "[pipeline] %s: running\n", stage.c_str());
@@ -447,7 +449,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
           fail("pipeline: stage '", stage, "' failed (exit ", rc, "; its output is in ", log,
                "); fix the cause and re-run the same command to resume");
       }
-      if (stage == "pretrain" || stage == "base" || stage == "instruct") model = dir;
+      if (trains(stage)) model = dir;
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       timings[stage] = secs;
       write_atomic(wd + "/timings.json", timings.dump(2) + "\n");

@@ -181,7 +181,8 @@ struct LlamaModelImpl : torch::nn::Module {
   bool gradient_checkpointing = false;
   // Inference speed: q/k/v and gate/up projections of every layer become one GEMM each
   // (FusedLinear: same memory, used only without gradients or an active LoRA). Idempotent.
-  // Measured 0.191 -> 0.135 ms per layer for the seven GEMMs at 64 rows on an H200.
+  // Measured 0.191 -> 0.135 ms per layer for the seven GEMMs alone at 64 rows on an H200; the
+  // whole engine step gained less (15.45 -> 15.2 ms, bench/RESULTS.md).
   bool fuse_projections();  // true if it fused anything (false: already fused)
   torch::Tensor rope_inv_freq(const torch::Device& device);  // (D/2) fp32, 1 / theta^(2i/D)
   torch::Tensor inv_freq;  // cache of rope_inv_freq (not a parameter or buffer)

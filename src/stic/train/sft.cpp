@@ -263,6 +263,18 @@ std::vector<int64_t> SftTask::lengths() const {
   return out;
 }
 
+bool SftTask::load_image_or_skip(int64_t i, ImageInput* out) {
+  const SftExample& ex = examples_.at(static_cast<size_t>(i));
+  try {
+    *out = runner_.load_image(ex.image);
+    return true;
+  } catch (const Error& e) {
+    bad_examples_.insert(i);
+    skip(ex.record, ex.id, "image_corrupt", where(ex) + ": " + e.what());
+    return false;
+  }
+}
+
 std::string SftTask::where(const SftExample& ex) const {
   return data_path_ + ": record " + std::to_string(ex.record) + (ex.id.empty() ? "" : " (id " + ex.id + ")");
 }
@@ -286,12 +298,8 @@ SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<in
       decoded[i] = images->at(i);
       continue;
     }
-    try {
-      decoded[i] = runner_.load_image(ex.image);
-    } catch (const Error& e) {
-      bad_examples_.insert(i);
-      skip(ex.record, ex.id, "image_corrupt", where(ex) + ": " + e.what());
-    }
+    ImageInput im;
+    if (load_image_or_skip(i, &im)) decoded[i] = std::move(im);
   }
   std::map<int64_t, torch::Tensor> features;
   {
@@ -418,13 +426,9 @@ SftTask::EvalResult SftTask::evaluate(int64_t max_examples, int batch_size) {
     if (bad_examples_.count(i)) continue;
     const auto& ex = examples_[static_cast<size_t>(i)];
     if (!ex.image.empty() && !eval_images_.count(i)) {
-      try {
-        eval_images_[i] = runner_.load_image(ex.image);
-      } catch (const Error& e) {
-        bad_examples_.insert(i);
-        skip(ex.record, ex.id, "image_corrupt", where(ex) + ": " + e.what());
-        continue;
-      }
+      ImageInput im;
+      if (!load_image_or_skip(i, &im)) continue;
+      eval_images_[i] = std::move(im);
     }
     idx.push_back(i);
     if (!ex.image.empty()) with_image.push_back(i);

@@ -115,6 +115,8 @@ class SftTask {
  private:
   void skip(int64_t record, const std::string& id, const std::string& reason, const std::string& message);
   std::string where(const SftExample& ex) const;  // "DATA: record N (id X)" for messages
+  // Decodes example i's image into *out; a corrupt one skips the example (counted, reported).
+  bool load_image_or_skip(int64_t i, ImageInput* out);
   Runner& runner_;
   SftOptions opts_;
   std::string data_path_;
