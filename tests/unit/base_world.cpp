@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <unistd.h>
 #include <fstream>
@@ -96,6 +97,40 @@ TEST(WorldScene, OcclusionRuleAndGrid) {
     }
     Scene back = scene_from_json(scene_to_json(s), "test");
     EXPECT_EQ(scene_to_json(back).dump(), scene_to_json(s).dump());
+  }
+}
+
+// Every preset snaps object centres to its ViT's patch centres, inside the object's own grid
+// cell and with the whole object inside the image; and the snapping really moves objects (a
+// scene sampled without it has centres off the patch grid).
+TEST(WorldScene, CentresSnapToThePatchGrid) {
+  for (const auto& p : presets()) {
+    ASSERT_EQ(p.scene.snap, p.model.patch) << p.name;
+    const double n = p.scene.size, patch = p.scene.snap;
+    int off_grid_unsnapped = 0, objects = 0;
+    for (int i = 0; i < 60; ++i) {
+      const Scene s = world_scene(p, 3, "base", i);
+      for (const auto& o : s.objects) {
+        ++objects;
+        for (const auto& [c, cell] : {std::pair{o.cx, o.col}, std::pair{o.cy, o.row}}) {
+          const double px = c * n, k = px / patch - 0.5;
+          EXPECT_NEAR(k, std::round(k), 0.01) << p.name << " " << s.id << ": centre " << px << " px is not a patch centre";
+          EXPECT_GE(c, cell / 3.0) << p.name << " " << s.id;
+          EXPECT_LT(c, (cell + 1) / 3.0) << p.name << " " << s.id;
+          EXPECT_GE(c - o.radius, -1e-9) << p.name << " " << s.id;
+          EXPECT_LE(c + o.radius, 1 + 1e-9) << p.name << " " << s.id;
+        }
+      }
+      SceneParams free = p.scene;
+      free.snap = 0;
+      Rng rng(static_cast<uint64_t>(i));
+      for (const auto& o : sample_scene(rng, free).objects) {
+        const double k = o.cx * n / patch - 0.5;
+        off_grid_unsnapped += std::fabs(k - std::round(k)) > 0.05;
+      }
+    }
+    EXPECT_GT(objects, 60) << p.name;
+    EXPECT_GT(off_grid_unsnapped, 30) << p.name << ": the unsnapped control should be off the grid";
   }
 }
 

@@ -231,6 +231,20 @@ std::vector<int> reading_order(const Scene& s) {
 
 static double round4(double x) { return std::round(x * 1e4) / 1e4; }
 
+// The centre (fraction of the side) of the `snap`-pixel grid cell nearest to `c` among those whose
+// centre lies in grid third `cell` and keeps an object of radius `r` inside the image (nearest to
+// the image's edge range if none does; c itself if the grid is coarser than a third).
+static double snap_centre(double c, double r, int cell, int size, int snap) {
+  double best = c, best_d = 1e9;
+  for (int k = 0; (k + 0.5) * snap < size; ++k) {
+    const double x = (k + 0.5) * snap / size;
+    if (x < cell / 3.0 || x >= (cell + 1) / 3.0) continue;
+    const double d = std::fabs(x - c) + (x < r - 1e-9 || x > 1 - r + 1e-9 ? 1.0 : 0.0);  // prefer inside the image
+    if (d < best_d) best = x, best_d = d;
+  }
+  return round4(best);
+}
+
 Scene sample_scene(Rng& rng, const SceneParams& p) {
   Scene s;
   s.size = p.size;
@@ -260,6 +274,10 @@ Scene sample_scene(Rng& rng, const SceneParams& p) {
       const double slack = std::max(0.0, 1.0 / 6 - o.radius * 0.9) + p.overlap_jitter;
       o.cx = round4(std::min(1 - o.radius, std::max(o.radius, (o.col + 0.5) / 3 + rng.uniform(-slack, slack))));
       o.cy = round4(std::min(1 - o.radius, std::max(o.radius, (o.row + 0.5) / 3 + rng.uniform(-slack, slack))));
+      if (p.snap > 0) {
+        o.cx = snap_centre(o.cx, o.radius, o.col, p.size, p.snap);
+        o.cy = snap_centre(o.cy, o.radius, o.row, p.size, p.snap);
+      }
       o.rotation = round4(o.shape == 0 ? 0.0 : rng.uniform(-0.3, 0.3));
       for (int c = 0; c < 3; ++c)
         o.rgb[static_cast<size_t>(c)] = clamp8(object_colors()[static_cast<size_t>(o.color)].rgb[static_cast<size_t>(c)] + rng.uniform(-14, 14));

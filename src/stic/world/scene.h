@@ -106,6 +106,11 @@ struct SceneParams {
   int min_objects = 1, max_objects = 4;
   double min_visible = 0.6; // occlusion rule
   double overlap_jitter = 0.05;  // extra centre jitter (fraction of the side) that lets neighbours overlap
+  // > 0: object centres snap to the centres of a grid of this many pixels (the ViT's patch grid),
+  // the nearest such point to the jittered centre that keeps the object in its cell and image.
+  // A ViT trained from scratch learns shapes far sooner when a shape always meets its patches at
+  // the same offset (docs/world.md, "shapes and patches"); 0 = continuous positions.
+  int snap = 0;
 };
 
 // Samples a scene from `rng` (deterministic). Objects are returned in drawing order.

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# GPU machine: how the world-tiny base model scales with pretraining steps (the CPU recipe's
+# stages at more steps, fp32 like the CPU). Runs the pipeline with pretrain P + base B steps,
+# also scores the pretrained (caption-only) model. Results packed into OUT/world_tiny_steps.tgz.
+#   bash bench/world_tiny_steps_gpu.sh OUT P B
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-/tmp/wts}; P=${2:-2400}; B=${3:-300}; mkdir -p "$OUT"
+export PATH=$PWD/.deps/root/usr/bin:$PATH LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+cmake -S . -B /tmp/bg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DSTIC_DEPS_DIR=$PWD/.deps/root >/dev/null 2>&1
+cmake --build /tmp/bg -j16 --target stic > "$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log"; exit 1; }
+R=/tmp/wt_steps.yaml WD=/tmp/wt_steps
+sed -e "s/^device: cpu/device: cuda/; s/^dtype: auto/dtype: fp32/; s/^threads: 2/threads: 4/" recipes/world-tiny.yaml |
+  awk -v P="$P" -v B="$B" '/^pretrain:/{s="p"} /^base:/{s="b"} /^instruct:/{s=""} /max_steps:/{ if(s=="p") sub(/[0-9]+/,P); else if(s=="b") sub(/[0-9]+/,B) } {print}' > $R
+grep -n "max_steps\|device\|dtype" $R
+t0=$(date +%s)
+timeout 400 /tmp/bg/stic pipeline --recipe $R --workdir $WD --quiet > "$OUT/pipeline.log" 2>&1
+echo "pipeline rc=$? in $(( $(date +%s) - t0 )) s"; cat $WD/timings.json
+timeout 60 /tmp/bg/stic eval --model $WD/pretrain --benchmark world --data $WD/world --out $WD/eval_pretrain --batch-size 100 \
+  --max-new-tokens 160 --device cuda --dtype fp32 --quiet > "$OUT/eval_pretrain.log" 2>&1
+for e in eval_pretrain eval; do echo "== $e"; head -6 $WD/$e/summary.md | tail -2; grep -A12 "^## Questions" $WD/$e/summary.md | tail -8; grep "| all" $WD/$e/summary.md; done
+(cd $WD && tar czf "$OUT/world_tiny_steps.tgz" timings.json logs eval/summary.md eval/per_item.jsonl eval_pretrain/summary.md \
+   eval_pretrain/per_item.jsonl pretrain/metrics.jsonl base/metrics.jsonl 2>/dev/null)

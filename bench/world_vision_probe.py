@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Can the world's vision tower learn what the captions ask of it?  A direct probe.
+
+Trains a CLIP-style ViT of the world-tiny shape from scratch as a per-cell classifier (for each
+of the 9 grid cells: empty or which shape / which colour) on the base images and reports held-out
+shape and colour accuracy at occupied cells as training goes. This separates "the ViT cannot learn
+shapes from this data in this many samples" from "the language-model loss gives it too weak a
+signal". Needs python3-torch, python3-numpy, python3-pil (Debian packages); CPU is fine.
+
+  python3 bench/world_vision_probe.py WORLD_DIR [--patch 8] [--width 96] [--layers 4] [--steps 1500]
+"""
+import argparse, json, math, os, time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+SHAPES = ["circle", "square", "triangle", "star", "heart", "diamond", "hexagon", "cross"]
+COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "white"]
+
+
+def load_pool(world, pool, limit=None):
+    names = sorted(os.listdir(os.path.join(world, "scenes", pool)))
+    if limit:
+        names = names[:limit]
+    xs, shp, col = [], [], []
+    for n in names:
+        s = json.load(open(os.path.join(world, "scenes", pool, n)))
+        im = np.asarray(Image.open(os.path.join(world, "images", s["image"])).convert("RGB"), dtype=np.float32) / 255.0
+        xs.append(im.transpose(2, 0, 1))
+        a = np.zeros(9, np.int64)
+        c = np.zeros(9, np.int64)
+        for o in s["objects"]:
+            k = o["row"] * 3 + o["col"]
+            a[k] = SHAPES.index(o["shape"]) + 1
+            c[k] = COLORS.index(o["color"]) + 1
+        shp.append(a)
+        col.append(c)
+    x = torch.tensor(np.stack(xs))
+    x = (x - 0.5) / 0.5
+    return x, torch.tensor(np.stack(shp)), torch.tensor(np.stack(col))
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads, mlp):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.fc1, self.fc2 = nn.Linear(d, mlp), nn.Linear(mlp, d)
+
+    def forward(self, x):
+        h = self.ln1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        h = self.fc1(self.ln2(x))
+        return x + self.fc2(h * torch.sigmoid(1.702 * h))  # quick_gelu
+
+
+class ViTProbe(nn.Module):
+    def __init__(self, size, patch, d, layers, heads, mlp):
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, patch, patch, bias=False)
+        n = (size // patch) ** 2
+        self.cls = nn.Parameter(torch.randn(d) * 0.02)
+        self.pos = nn.Parameter(torch.randn(n + 1, d) * 0.02)
+        self.pre = nn.LayerNorm(d)
+        self.blocks = nn.ModuleList([Block(d, heads, mlp) for _ in range(layers)])
+        self.q = nn.Parameter(torch.randn(9, d) * 0.02)  # one query per grid cell
+        self.pool = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.shape_head, self.color_head = nn.Linear(d, 9), nn.Linear(d, 9)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        t = torch.cat([self.cls.expand(t.shape[0], 1, -1), t], 1) + self.pos
+        t = self.pre(t)
+        for b in self.blocks[:-1]:  # penultimate layer's features, as LLaVA takes them
+            t = b(t)
+        t = t[:, 1:]
+        q = self.q.expand(t.shape[0], -1, -1)
+        h = self.pool(q, t, t, need_weights=False)[0]
+        return self.shape_head(h), self.color_head(h)
+
+
+class CNNProbe(nn.Module):
+    """A control: a small CNN pooled to the 3x3 grid (convolutions know locality; a ViT must learn it)."""
+    def __init__(self, d):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.GELU(), nn.Conv2d(32, 64, 3, padding=1, stride=2), nn.GELU(),
+                                 nn.Conv2d(64, d, 3, padding=1), nn.GELU(), nn.Conv2d(d, d, 3, padding=1, stride=2), nn.GELU(),
+                                 nn.AdaptiveAvgPool2d(3))
+        self.shape_head, self.color_head = nn.Linear(d, 9), nn.Linear(d, 9)
+
+    def forward(self, x):
+        h = self.net(x).flatten(2).transpose(1, 2)
+        return self.shape_head(h), self.color_head(h)
+
+
+def accuracy(model, x, s, c, bs=200):
+    model.eval()
+    ok_s = ok_c = n = 0
+    with torch.no_grad():
+        for i in range(0, len(x), bs):
+            ls, lc = model(x[i:i + bs])
+            occ = s[i:i + bs] > 0
+            ok_s += ((ls[..., 1:].argmax(-1) + 1 == s[i:i + bs]) & occ).sum().item()
+            ok_c += ((lc[..., 1:].argmax(-1) + 1 == c[i:i + bs]) & occ).sum().item()
+            n += occ.sum().item()
+    model.train()
+    return ok_s / n, ok_c / n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("world")
+    ap.add_argument("--patch", type=int, default=8)
+    ap.add_argument("--width", type=int, default=96)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--mlp", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--train", type=int, default=0, help="use only the first N base images (0 = all)")
+    ap.add_argument("--every", type=int, default=250)
+    ap.add_argument("--cnn", action="store_true", help="the CNN control instead of the ViT")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(a.threads)
+    x, s, c = load_pool(a.world, "base", a.train or None)
+    xe, se, ce = load_pool(a.world, "eval")
+    size = x.shape[-1]
+    m = CNNProbe(a.width) if a.cnn else ViTProbe(size, a.patch, a.width, a.layers, a.heads, a.mlp)
+    opt = torch.optim.AdamW(m.parameters(), lr=a.lr, weight_decay=0.0)
+    warm = max(1, int(0.03 * a.steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, i / a.steps))))
+    g = torch.Generator().manual_seed(0)
+    t0 = time.time()
+    print(f"probe: {len(x)} train / {len(xe)} eval images, {size}px, patch {a.patch}, ViT {a.width}w x {a.layers}L")
+    for step in range(1, a.steps + 1):
+        idx = torch.randint(0, len(x), (a.batch,), generator=g)
+        ls, lc = m(x[idx])
+        occ = s[idx].reshape(-1) > 0  # shape/colour loss at occupied cells only (the captions name
+        # each object's place, then its attributes), plus empty-vs-occupied everywhere
+        ls, lc = ls.reshape(-1, 9), lc.reshape(-1, 9)
+        loss = (F.cross_entropy(ls[occ], s[idx].reshape(-1)[occ]) + F.cross_entropy(lc[occ], c[idx].reshape(-1)[occ]) +
+                F.binary_cross_entropy_with_logits(ls[:, 0], (~occ).float()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % a.every == 0 or step == a.steps:
+            sa, ca = accuracy(m, xe, se, ce)
+            print(f"step {step:5d}  loss {loss.item():.3f}  eval shape acc {100 * sa:5.1f}%  colour acc {100 * ca:5.1f}%  "
+                  f"({time.time() - t0:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
