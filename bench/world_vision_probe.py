@@ -57,13 +57,27 @@ class Block(nn.Module):
         return x + self.fc2(h * torch.sigmoid(1.702 * h))  # quick_gelu
 
 
+def sincos_2d(grid, d):
+    """MAE-style 2D sine-cosine position table (grid*grid, d): half the channels for the row,
+    half for the column."""
+    def one(pos, dd):
+        omega = 1.0 / 10000 ** (torch.arange(dd // 2, dtype=torch.float32) / (dd // 2))
+        out = pos[:, None] * omega[None]
+        return torch.cat([torch.sin(out), torch.cos(out)], 1)
+    r, c = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32), indexing="ij")
+    return torch.cat([one(r.reshape(-1), d // 2), one(c.reshape(-1), d // 2)], 1)
+
+
 class ViTProbe(nn.Module):
-    def __init__(self, size, patch, d, layers, heads, mlp):
+    def __init__(self, size, patch, d, layers, heads, mlp, sincos=0.0):
         super().__init__()
         self.patch = nn.Conv2d(3, d, patch, patch, bias=False)
         n = (size // patch) ** 2
         self.cls = nn.Parameter(torch.randn(d) * 0.02)
         self.pos = nn.Parameter(torch.randn(n + 1, d) * 0.02)
+        if sincos > 0:  # the patch rows start as a scaled 2D sine-cosine table instead of noise
+            with torch.no_grad():
+                self.pos[1:] = sincos * sincos_2d(size // patch, d)
         self.pre = nn.LayerNorm(d)
         self.blocks = nn.ModuleList([Block(d, heads, mlp) for _ in range(layers)])
         self.q = nn.Parameter(torch.randn(9, d) * 0.02)  # one query per grid cell
@@ -123,6 +137,7 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--train", type=int, default=0, help="use only the first N base images (0 = all)")
     ap.add_argument("--every", type=int, default=250)
+    ap.add_argument("--sincos", type=float, default=0.0, help="init the position embedding as this scale x 2D sin-cos")
     ap.add_argument("--cnn", action="store_true", help="the CNN control instead of the ViT")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
@@ -131,7 +146,7 @@ def main():
     x, s, c = load_pool(a.world, "base", a.train or None)
     xe, se, ce = load_pool(a.world, "eval")
     size = x.shape[-1]
-    m = CNNProbe(a.width) if a.cnn else ViTProbe(size, a.patch, a.width, a.layers, a.heads, a.mlp)
+    m = CNNProbe(a.width) if a.cnn else ViTProbe(size, a.patch, a.width, a.layers, a.heads, a.mlp, a.sincos)
     opt = torch.optim.AdamW(m.parameters(), lr=a.lr, weight_decay=0.0)
     warm = max(1, int(0.03 * a.steps))
     sched = torch.optim.lr_scheduler.LambdaLR(

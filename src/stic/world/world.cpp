@@ -46,7 +46,7 @@ const std::vector<Preset>& presets() {
 
     Preset t;
     t.name = "world-tiny";
-    t.purpose = "README main job: a base model trained from scratch on a 2-core CPU in ~10 minutes";
+    t.purpose = "README main job: a base model trained from scratch on a 2-core CPU in ~12 minutes";
     t.scene.size = 64;
     t.scene.snap = 8;
     t.scene.max_objects = 4;

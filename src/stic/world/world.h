@@ -32,7 +32,7 @@
 
 namespace stic::world {
 
-constexpr int kWorldVersion = 2;  // 2: object centres snap to the patch grid (world-tiny, world-small)
+constexpr int kWorldVersion = 2;  // 2: object centres snap to the ViT patch grid (every preset)
 
 struct ModelShape {
   int vision_hidden = 64, vision_layers = 2, vision_heads = 2, vision_intermediate = 128, patch = 8;
