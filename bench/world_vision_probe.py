@@ -7,7 +7,10 @@ shape and colour accuracy at occupied cells as training goes. This separates "th
 shapes from this data in this many samples" from "the language-model loss gives it too weak a
 signal". Needs python3-torch, python3-numpy, python3-pil (Debian packages); CPU is fine.
 
-  python3 bench/world_vision_probe.py WORLD_DIR [--patch 8] [--width 96] [--layers 4] [--steps 1500]
+  /usr/bin/python3 bench/world_vision_probe.py WORLD_DIR [--patch 8] [--width 96] [--layers 4]
+      [--steps 1500] [--batch 16] [--lr 2e-3] [--train N] [--sincos SCALE] [--cnn]
+(/usr/bin/python3: Debian's interpreter, where python3-torch is installed.) docs/world.md,
+"Session 4", has the results.
 """
 import argparse, json, math, os, time
 
