@@ -13,6 +13,11 @@ build_stic() {
 }
 wait_build() { wait "$BUILD_PID" || { tail -30 "$1"; exit 1; }; }
 
+# spm_train and its libraries (the carried .deps/root): `stic world` trains the world's tokenizer
+use_deps_tools() {
+  export PATH=$PWD/.deps/root/usr/bin:$PATH LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+}
+
 # the benchmark model, tokenizer, images and request files (once per machine)
 prepare_bench_model() {
   [ -d "$D/model" ] || timeout 200 python3 bench/bench_generate.py prepare --dir "$D" 2>&1 | tail -3

@@ -5,11 +5,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/wsg}; TOTAL=${2:-570}; mkdir -p "$OUT"   # TOTAL: seconds for build + pipeline
-export PATH=$PWD/.deps/root/usr/bin:$PATH LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+. bench/common.sh; use_deps_tools
 t0=$(date +%s)
-cmake -S . -B /tmp/bg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DSTIC_DEPS_DIR=$PWD/.deps/root >/dev/null 2>&1
-cmake --build /tmp/bg -j16 --target stic > "$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log"; exit 1; }
+JOBS=16 build_stic "$OUT/build.log" stic; wait_build "$OUT/build.log"
 echo "build: $(( $(date +%s) - t0 )) s"
 WD=/tmp/ws_run; t1=$(date +%s); LIMIT=$(( TOTAL - (t1 - t0) ))
 timeout "$LIMIT" /tmp/bg/stic pipeline --recipe recipes/world-small.yaml --workdir $WD --quiet > "$OUT/pipeline.log" 2>&1

@@ -5,10 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/wtg}; STEPS=${2:-3000}; mkdir -p "$OUT"
-export PATH=$PWD/.deps/root/usr/bin:$PATH LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-cmake -S . -B /tmp/bg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DSTIC_DEPS_DIR=$PWD/.deps/root >/dev/null 2>&1
-cmake --build /tmp/bg -j15 --target stic > "$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log"; exit 1; }
+. bench/common.sh; use_deps_tools
+JOBS=15 build_stic "$OUT/build.log" stic; wait_build "$OUT/build.log"
 S=/tmp/bg/stic W=/tmp/worlds/w64p8
 $S world --out $W --preset world-tiny --quiet 2>&1 | tail -1
 rm -rf /tmp/wtg_run; t0=$(date +%s)

@@ -6,10 +6,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/wts}; P=${2:-2400}; B=${3:-300}; mkdir -p "$OUT"
-export PATH=$PWD/.deps/root/usr/bin:$PATH LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-cmake -S . -B /tmp/bg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DSTIC_DEPS_DIR=$PWD/.deps/root >/dev/null 2>&1
-cmake --build /tmp/bg -j16 --target stic > "$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log"; exit 1; }
+. bench/common.sh; use_deps_tools
+JOBS=16 build_stic "$OUT/build.log" stic; wait_build "$OUT/build.log"
 R=/tmp/wt_steps.yaml WD=/tmp/wt_steps
 sed -e "s/^device: cpu/device: cuda/; s/^dtype: auto/dtype: fp32/; s/^threads: 2/threads: 4/" recipes/world-tiny.yaml |
   awk -v P="$P" -v B="$B" '/^pretrain:/{s="p"} /^base:/{s="b"} /^instruct:/{s=""} /max_steps:/{ if(s=="p") sub(/[0-9]+/,P); else if(s=="b") sub(/[0-9]+/,B) } {print}' > $R

@@ -7,10 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/sweep}; shift; R=/tmp/sweep_results; rm -rf $R /tmp/sweep_runs; mkdir -p $R "$OUT"
 trap 'tar czf "$OUT/sweep.tgz" -C /tmp sweep_results' EXIT
-export PATH=$PWD/.deps/root/usr/bin:$PATH LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-TP=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-cmake -S . -B /tmp/bg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DSTIC_DEPS_DIR=$PWD/.deps/root >/dev/null 2>&1
-cmake --build /tmp/bg -j15 --target stic > $R/build.log 2>&1 || { tail -20 $R/build.log; exit 1; }
+. bench/common.sh; use_deps_tools
+JOBS=15 build_stic $R/build.log stic; wait_build $R/build.log
 S=/tmp/bg/stic W=/tmp/worlds/w64p8
 $S world --out $W --preset world-tiny --quiet > $R/world.log 2>&1
 run() {

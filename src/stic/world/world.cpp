@@ -38,7 +38,6 @@ const std::vector<Preset>& presets() {
     s.name = "world-smoke";
     s.purpose = "CI: the whole path in seconds";
     s.scene.size = 48;
-    s.scene.snap = 8;
     s.scene.max_objects = 3;
     s.n_base = 48, s.n_unlabeled = 16, s.n_stage2 = 16, s.n_eval = 16;
     s.model = ModelShape{32, 2, 2, 64, 8, 64, 2, 2, 128, 400, 1024};
@@ -48,7 +47,6 @@ const std::vector<Preset>& presets() {
     t.name = "world-tiny";
     t.purpose = "README main job: a base model trained from scratch on a 2-core CPU in ~12 minutes";
     t.scene.size = 64;
-    t.scene.snap = 8;
     t.scene.max_objects = 4;
     t.n_base = 3000, t.n_unlabeled = 600, t.n_stage2 = 300, t.n_eval = 200;
     t.model = ModelShape{96, 4, 4, 256, 8, 128, 4, 4, 352, 1000, 1024};
@@ -58,11 +56,12 @@ const std::vector<Preset>& presets() {
     m.name = "world-small";
     m.purpose = "one GPU: a larger world and model";
     m.scene.size = 128;
-    m.scene.snap = 16;
     m.scene.max_objects = 6;
     m.n_base = 30000, m.n_unlabeled = 6000, m.n_stage2 = 3000, m.n_eval = 1000;
     m.model = ModelShape{256, 6, 8, 1024, 16, 512, 8, 8, 1376, 1000, 2048};
     out.push_back(m);
+    // object centres on the ViT's patch grid (docs/world.md, "Session 4": shapes and patches)
+    for (auto& p : out) p.scene.snap = p.model.patch;
     return out;
   }();
   return v;
