@@ -8,7 +8,7 @@ shapes from this data in this many samples" from "the language-model loss gives 
 signal". Needs python3-torch, python3-numpy, python3-pil (Debian packages); CPU is fine.
 
   /usr/bin/python3 bench/world_vision_probe.py WORLD_DIR [--patch 8] [--width 96] [--layers 4]
-      [--steps 1500] [--batch 16] [--lr 2e-3] [--train N] [--sincos SCALE] [--cnn]
+      [--steps 1500] [--batch 16] [--lr 2e-3] [--train N] [--sincos SCALE] [--cnn] [--export OUT_MODEL]
 (/usr/bin/python3: Debian's interpreter, where python3-torch is installed.) docs/world.md,
 "Session 4", has the results.
 """
@@ -24,7 +24,7 @@ SHAPES = ["circle", "square", "triangle", "star", "heart", "diamond", "hexagon",
 COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "white"]
 
 
-def load_pool(world, pool, limit=None):
+def load_pool(world, pool, limit=None, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)):
     names = sorted(os.listdir(os.path.join(world, "scenes", pool)))
     if limit:
         names = names[:limit]
@@ -42,7 +42,7 @@ def load_pool(world, pool, limit=None):
         shp.append(a)
         col.append(c)
     x = torch.tensor(np.stack(xs))
-    x = (x - 0.5) / 0.5
+    x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     return x, torch.tensor(np.stack(shp)), torch.tensor(np.stack(col))
 
 
@@ -113,6 +113,93 @@ class CNNProbe(nn.Module):
         return self.shape_head(h), self.color_head(h)
 
 
+def read_safetensors(path):
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        assert v["dtype"] == "F32", f"{k}: only F32 checkpoints ({v['dtype']})"
+        a, b = v["data_offsets"]
+        out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype=np.float32).reshape(v["shape"]).copy())
+    return out
+
+
+def write_safetensors(path, tensors):
+    import struct
+    header, blobs, off = {}, [], 0
+    for k in sorted(tensors):
+        b = tensors[k].contiguous().numpy().astype(np.float32).tobytes()
+        header[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    header["__metadata__"] = {"format": "pt"}
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for b in blobs:
+            f.write(b)
+
+
+def export_vision(m, model_dir, out_dir):
+    """Copies the llava-hf folder model_dir to out_dir with the probe's ViT as its vision tower
+    (HF CLIP key names; the probe's head is dropped). The ViT's last layer, which LLaVA does not
+    use (penultimate features), keeps the folder's weights."""
+    import shutil
+    shutil.copytree(model_dir, out_dir, dirs_exist_ok=True)
+    t = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    pre = "vision_tower.vision_model."
+    def put(k, v):
+        assert t[pre + k].shape == v.shape, (k, t[pre + k].shape, v.shape)
+        t[pre + k] = v.detach().float().clone()
+    put("embeddings.class_embedding", m.cls)
+    put("embeddings.patch_embedding.weight", m.patch.weight)
+    put("embeddings.position_embedding.weight", m.pos)
+    put("pre_layrnorm.weight", m.pre.weight)
+    put("pre_layrnorm.bias", m.pre.bias)
+    for i, b in enumerate(m.blocks):
+        L = f"encoder.layers.{i}."
+        q, k, v = b.attn.in_proj_weight.chunk(3, 0)
+        qb, kb, vb = b.attn.in_proj_bias.chunk(3, 0)
+        for name, w, bias in (("q_proj", q, qb), ("k_proj", k, kb), ("v_proj", v, vb),
+                              ("out_proj", b.attn.out_proj.weight, b.attn.out_proj.bias)):
+            put(L + f"self_attn.{name}.weight", w)
+            put(L + f"self_attn.{name}.bias", bias)
+        for name, mod in (("layer_norm1", b.ln1), ("layer_norm2", b.ln2), ("mlp.fc1", b.fc1), ("mlp.fc2", b.fc2)):
+            put(L + f"{name}.weight", mod.weight)
+            put(L + f"{name}.bias", mod.bias)
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), t)
+    print(f"wrote {out_dir} (vision tower from the probe)")
+    return {k[len(pre):]: v for k, v in read_safetensors(os.path.join(out_dir, "model.safetensors")).items() if k.startswith(pre)}
+
+
+def clip_penultimate(w, x, heads, layers):
+    """HF CLIPVisionModel's hidden_states[-2] (CLS dropped), written from the exported tensors
+    alone: checks the key mapping of export_vision against the probe's own forward."""
+    F_ = torch.nn.functional
+    t = F_.conv2d(x, w["embeddings.patch_embedding.weight"], stride=w["embeddings.patch_embedding.weight"].shape[-1])
+    t = t.flatten(2).transpose(1, 2)
+    t = torch.cat([w["embeddings.class_embedding"].expand(t.shape[0], 1, -1), t], 1) + w["embeddings.position_embedding.weight"]
+    ln = lambda h, n: F_.layer_norm(h, h.shape[-1:], w[n + ".weight"], w[n + ".bias"], 1e-5)
+    lin = lambda h, n: F_.linear(h, w[n + ".weight"], w[n + ".bias"])
+    t = ln(t, "pre_layrnorm")
+    d = t.shape[-1]
+    for i in range(layers - 1):
+        L = f"encoder.layers.{i}."
+        h = ln(t, L + "layer_norm1")
+        q, k, v = (lin(h, L + f"self_attn.{n}_proj").view(t.shape[0], -1, heads, d // heads).transpose(1, 2) for n in "qkv")
+        a = torch.softmax(q @ k.transpose(-1, -2) * (d // heads) ** -0.5, -1) @ v
+        t = t + lin(a.transpose(1, 2).reshape(t.shape), L + "self_attn.out_proj")
+        h = lin(ln(t, L + "layer_norm2"), L + "mlp.fc1")
+        t = t + lin(h * torch.sigmoid(1.702 * h), L + "mlp.fc2")
+    return t[:, 1:]
+
+
 def accuracy(model, x, s, c, bs=200):
     model.eval()
     ok_s = ok_c = n = 0
@@ -143,11 +230,17 @@ def main():
     ap.add_argument("--sincos", type=float, default=0.0, help="init the position embedding as this scale x 2D sin-cos")
     ap.add_argument("--cnn", action="store_true", help="the CNN control instead of the ViT")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--export", default="", help="write WORLD/model with the trained ViT as its vision tower to this folder "
+                    "(images normalised with the model's CLIP mean/std, as LLaVA sees them)")
     a = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
-    x, s, c = load_pool(a.world, "base", a.train or None)
-    xe, se, ce = load_pool(a.world, "eval")
+    norm = {}
+    if a.export:
+        pc = json.load(open(os.path.join(a.world, "model", "preprocessor_config.json")))
+        norm = {"mean": tuple(pc["image_mean"]), "std": tuple(pc["image_std"])}
+    x, s, c = load_pool(a.world, "base", a.train or None, **norm)
+    xe, se, ce = load_pool(a.world, "eval", **norm)
     size = x.shape[-1]
     m = CNNProbe(a.width) if a.cnn else ViTProbe(size, a.patch, a.width, a.layers, a.heads, a.mlp, a.sincos)
     opt = torch.optim.AdamW(m.parameters(), lr=a.lr, weight_decay=0.0)
@@ -173,6 +266,17 @@ def main():
             sa, ca = accuracy(m, xe, se, ce)
             print(f"step {step:5d}  loss {loss.item():.3f}  eval shape acc {100 * sa:5.1f}%  colour acc {100 * ca:5.1f}%  "
                   f"({time.time() - t0:.0f} s)", flush=True)
+    if a.export:
+        w = export_vision(m, os.path.join(a.world, "model"), a.export)
+        m.eval()
+        with torch.no_grad():
+            t = m.patch(xe[:8]).flatten(2).transpose(1, 2)
+            t = m.pre(torch.cat([m.cls.expand(8, 1, -1), t], 1) + m.pos)
+            for b in m.blocks[:-1]:
+                t = b(t)
+            diff = (clip_penultimate(w, xe[:8], a.heads, a.layers) - t[:, 1:]).abs().max().item()
+        print(f"exported features vs the probe's: max abs diff {diff:.2e}")
+        assert diff < 1e-4, "export_vision: the exported tower does not reproduce the probe"
 
 
 if __name__ == "__main__":
