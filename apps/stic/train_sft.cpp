@@ -36,32 +36,6 @@ const char* const kModelFiles[] = {"config.json", "generation_config.json", "pre
                                    "special_tokens_map.json", "added_tokens.json", "chat_template.json",
                                    "chat_template.jinja"};
 
-void save_full_checkpoint(Llava& model, const std::string& dir) {
-  const auto& cfg = model->cfg;
-  if (cfg.layout == CheckpointLayout::Original) {  // vision tower folder etc.: the merge exporter knows them
-    export_merged(model, dir);
-    return;
-  }
-  std::map<std::string, torch::Tensor> w;
-  for (auto& p : model->named_parameters()) {
-    const std::string& n = p.key();
-    if (n == "language_model.lm_head.weight" && cfg.text.tie_word_embeddings) continue;
-    const auto dot = n.rfind('.');
-    const std::string name =
-        dot == std::string::npos ? n : peft_module_name(n.substr(0, dot), AdapterKeyStyle::HfV4) + n.substr(dot);
-    w[name] = p.value().detach().to(torch::kCPU).contiguous();
-  }
-  save_safetensors(dir + "/model.safetensors", w, {{"format", "pt"}});
-  for (const char* fn : kModelFiles) {
-    const std::filesystem::path src = std::filesystem::path(cfg.dir) / fn;
-    if (!std::filesystem::is_regular_file(src)) continue;
-    std::error_code ec;
-    std::filesystem::copy_file(src, std::filesystem::path(dir) / fn, std::filesystem::copy_options::overwrite_existing,
-                               ec);
-    if (ec) fail(dir, ": cannot copy ", src.string(), ": ", ec.message());
-  }
-}
-
 int run_train_sft(SftArgs a) {
   if (a.full && !a.adapter.empty())
     fail("train-sft: --full trains the base weights; it cannot continue an --adapter (merge it first)");
@@ -102,6 +76,20 @@ int run_train_sft(SftArgs a) {
     apply_lora(model, lora);
   }
   auto params = set_trainable(model, lora, a.full);
+  // an lr of 0 freezes: those weights leave the trainable set (no gradients computed for them;
+  // numerically the same as updating with lr 0, as AdamW's decay is scaled by the lr too)
+  auto frozen = [&](const std::string& n) {
+    return (a.mm_vision_tower_lr == 0 && (n.rfind("vision_tower.", 0) == 0 || n.rfind("image_newline", 0) == 0)) ||
+           (a.mm_projector_lr == 0 && n.rfind("multi_modal_projector.", 0) == 0);
+  };
+  for (auto it = params.begin(); it != params.end();) {
+    if (frozen(it->first)) {
+      it->second.set_requires_grad(false);
+      it = params.erase(it);
+    } else {
+      ++it;
+    }
+  }
   model->train();
   model->language_model->model->gradient_checkpointing = a.gradient_checkpointing;
 
@@ -189,6 +177,32 @@ int run_train_sft(SftArgs a) {
 }
 
 }  // namespace
+
+void save_full_checkpoint(Llava& model, const std::string& dir) {
+  const auto& cfg = model->cfg;
+  if (cfg.layout == CheckpointLayout::Original) {  // vision tower folder etc.: the merge exporter knows them
+    export_merged(model, dir);
+    return;
+  }
+  std::map<std::string, torch::Tensor> w;
+  for (auto& p : model->named_parameters()) {
+    const std::string& n = p.key();
+    if (n == "language_model.lm_head.weight" && cfg.text.tie_word_embeddings) continue;
+    const auto dot = n.rfind('.');
+    const std::string name =
+        dot == std::string::npos ? n : peft_module_name(n.substr(0, dot), AdapterKeyStyle::HfV4) + n.substr(dot);
+    w[name] = p.value().detach().to(torch::kCPU).contiguous();
+  }
+  save_safetensors(dir + "/model.safetensors", w, {{"format", "pt"}});
+  for (const char* fn : kModelFiles) {
+    const std::filesystem::path src = std::filesystem::path(cfg.dir) / fn;
+    if (!std::filesystem::is_regular_file(src)) continue;
+    std::error_code ec;
+    std::filesystem::copy_file(src, std::filesystem::path(dir) / fn, std::filesystem::copy_options::overwrite_existing,
+                               ec);
+    if (ec) fail(dir, ": cannot copy ", src.string(), ": ", ec.message());
+  }
+}
 
 void register_train_sft(CLI::App& app) {
   auto a = std::make_shared<SftArgs>();

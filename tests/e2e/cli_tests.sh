@@ -151,5 +151,20 @@ printf '[{"id":"x","conversations":[{"from":"human","value":"<image>\\nhi"},{"fr
 expect_fail "train-sft: missing data file" "nonexist.json: cannot open" \
   "$STIC" train-sft --model $FIX/llava_llama --data "$T/nonexist.json" --output-dir "$T/sft3"
 
+# 7. train-vision: the world model's tower alone; stop + --resume; bad input names file and line
+TV=(train-vision --model "$T/world/model" --world "$T/world" --output-dir "$T/tv" --max-steps 4 --batch-size 4
+    --save-every 1 --log-every 1 --eval-examples 8 --no-progress)
+"$STIC" "${TV[@]}" --stop-after 2 >"$T/out" 2>"$T/err" && "$STIC" "${TV[@]}" --resume >"$T/out" 2>"$T/err" \
+  && [ -s "$T/tv/model.safetensors" ] && [ "$(cat "$T/tv/latest")" = "checkpoint-4" ] \
+  && python3 -c "import json,sys; s=[json.loads(l)['step'] for l in open(sys.argv[1])]; assert s==[1,2,3,4], s" "$T/tv/metrics.jsonl" \
+  && grep -q "held-out shape accuracy" "$T/err" \
+  && ok "train-vision: stop at 2, resume to 4, model + metrics.jsonl" || bad "train-vision ($(cat "$T/err"))"
+mkdir -p "$T/badworld/gt" && cp -r "$T/world/images" "$T/badworld/" && head -3 "$T/world/gt/base_scenes.jsonl" >"$T/badworld/gt/base_scenes.jsonl"
+echo '{"id": "x", "objects": [' >>"$T/badworld/gt/base_scenes.jsonl"
+expect_fail "train-vision: a malformed scene line is named" "base_scenes.jsonl: line 4: not valid JSON" \
+  "$STIC" train-vision --model "$T/world/model" --world "$T/badworld" --output-dir "$T/tv2" --max-steps 1 --no-progress
+expect_fail "train-vision: a folder that is not a world" "gt/base_scenes.jsonl: cannot open" \
+  "$STIC" train-vision --model "$T/world/model" --world "$T/nonexist" --output-dir "$T/tv3" --max-steps 1 --no-progress
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -61,6 +61,25 @@ assert len({p["id"] for p in preds}) == len(preds) == 160
 loss = [json.loads(l)["loss"] for l in open(f"{w}/base/metrics.jsonl")]
 assert len(loss) >= 5 and loss[-1] < loss[0], loss            # training made progress
 assert json.load(open(f"{w}/base/train_config.json"))["model"] == f"{w}/pretrain"   # base continues pretrain
+pc = json.load(open(f"{w}/pretrain/train_config.json"))
+assert pc["model"] == f"{w}/vision" and pc["mm_vision_tower_lr"] == 0, pc          # pretrain continues vision, frozen
+vm = [json.loads(l) for l in open(f"{w}/vision/metrics.jsonl")]
+assert any("eval_shape_acc" in j and 0 <= j["eval_shape_acc"] <= 1 and 0 <= j["eval_color_acc"] <= 1 for j in vm), vm
+import struct
+def tensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); data = f.read()
+    return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+w0, wv, wp, wb = (tensors(f"{w}/{d}/model.safetensors") for d in ("world/model", "vision", "pretrain", "base"))
+assert set(w0) == set(wv) == set(wp) == set(wb)
+# the vision stage changed the tower (the layers LLaVA reads) and nothing else
+changed = {k for k in w0 if w0[k] != wv[k]}
+assert changed and all(k.startswith("vision_tower.") for k in changed), sorted(changed)[:5]
+assert "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight" in changed
+# frozen in pretrain and base: the tower is the vision stage's; the rest trained
+for later in (wp, wb):
+    assert all(later[k] == wv[k] for k in w0 if k.startswith("vision_tower.")), "the frozen tower moved"
+    assert any(later[k] != wv[k] for k in w0 if not k.startswith("vision_tower."))
 assert json.load(open(f"{w}/pretrain/train_config.json"))["data"] == f"{w}/world/data/base_pretrain.json"
 assert any("eval_image_gain" in json.loads(l) for l in open(f"{w}/pretrain/metrics.jsonl"))
 ev = [j for j in map(json.loads, open(f"{w}/base/metrics.jsonl")) if "eval_loss" in j]
@@ -78,11 +97,12 @@ for line in md.splitlines():
         src = line.split('src="')[1].split('"')[0]
         assert os.path.isfile(f"{w}/{src}"), src
 t = json.load(open(f"{w}/timings.json"))
-assert set(t) == {"world", "pretrain", "base", "instruct", "eval", "report"}, t
+assert set(t) == {"world", "vision", "pretrain", "base", "instruct", "eval", "report"}, t
+assert "Vision tower after its own stage" in md, md[:800]
 PY
 
 "$STIC" pipeline --recipe $R --workdir "$W" --quiet >"$T/log3" 2>&1; rc=$?
-[ $rc -eq 0 ] && [ "$(grep -c 'finished earlier, skipped' "$T/log3")" -eq 6 ] \
+[ $rc -eq 0 ] && [ "$(grep -c 'finished earlier, skipped' "$T/log3")" -eq 7 ] \
   && ok "third run skips every stage" || bad "third run: $(cat "$T/log3")"
 
 # eval resumes: a lost prediction is redone, nothing else

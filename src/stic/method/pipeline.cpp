@@ -165,7 +165,7 @@ std::vector<std::pair<double, double>> read_loss(const std::string& metrics, dou
 }
 
 const std::vector<std::string>& stage_order() {
-  static const std::vector<std::string> s = {"world", "pretrain", "base", "instruct", "eval", "report"};
+  static const std::vector<std::string> s = {"world", "vision", "pretrain", "base", "instruct", "eval", "report"};
   return s;
 }
 
@@ -234,6 +234,9 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
   std::ostringstream md;
   md << "# stic report: " << r.name << "\n\n";
   md << "World `" << r.world_preset << "` (seed " << r.world_seed << "), a tiny LLaVA trained from scratch on it (";
+  if (r.vision.max_steps > 0)
+    md << r.vision.max_steps << " steps of the vision tower alone on the scene graphs, "
+       << (r.pretrain.freeze_vision && r.base.freeze_vision ? "then kept frozen; " : "then ");
   if (r.pretrain.max_steps > 0) md << r.pretrain.max_steps << " pretraining steps on grounded captions, then ";
   md << r.base.max_steps << " full-parameter steps on the base data";
   if (r.instruct.max_steps > 0) md << ", then " << r.instruct.max_steps << " on the stage-2 instruction data";
@@ -258,6 +261,15 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
   md << "Final logged loss: base " << last_loss(curves[0]);
   if (r.instruct.max_steps > 0 && curves.size() > 1) md << ", instruction tuning " << last_loss(curves[1]);
   md << ".\n\n";
+  if (file_exists(wd + "/vision/metrics.jsonl")) {  // the vision stage's last held-out accuracy
+    json last;
+    read_jsonl(wd + "/vision/metrics.jsonl", [&](size_t, const json& j) { if (j.contains("eval_shape_acc")) last = j; },
+               [](size_t, const std::string&) {});
+    if (!last.is_null())
+      md << "Vision tower after its own stage (step " << last.value("step", 0) << "): held-out shape accuracy "
+         << fmt("%.1f", 100 * last.value("eval_shape_acc", 0.0)) << "%, colour accuracy "
+         << fmt("%.1f", 100 * last.value("eval_color_acc", 0.0)) << "% at the objects of the eval images.\n\n";
+  }
   // does the model look at the image? held-out loss with the right vs a mismatched image
   std::vector<std::vector<std::string>> gain_rows;  // stage, step, loss, loss with another image, gain
   for (const char* st : {"pretrain", "base", "instruct"})
@@ -354,7 +366,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
   world::find_preset(r.world_preset);  // an unknown preset fails here, before any work
   if (!o.until.empty() &&
       std::find(stage_order().begin(), stage_order().end(), o.until) == stage_order().end())
-    fail("pipeline: --until: unknown stage '", o.until, "' (stages: world, pretrain, base, instruct, eval, report)");
+    fail("pipeline: --until: unknown stage '", o.until, "' (stages: world, vision, pretrain, base, instruct, eval, report)");
   const std::string wd = o.workdir;
   std::error_code ec;
   fs::create_directories(wd + "/logs", ec);
@@ -401,15 +413,17 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
     if (file_exists(eval_data))  // held-out loss and image gain, 7 times per stage
       a.insert(a.end(), {"--eval-data", eval_data, "--eval-every",
                          std::to_string(std::max<int64_t>(1, t.max_steps / 6)), "--eval-examples", "64"});
+    if (t.freeze_vision) a.insert(a.end(), {"--mm-vision-tower-lr", "0"});
     if (file_exists(out + "/latest")) a.push_back("--resume");  // a killed run: continue from its checkpoint
     return a;
   };
 
   // the stages that train a model: the next stage starts from their output
-  auto trains = [](const std::string& s) { return s == "pretrain" || s == "base" || s == "instruct"; };
+  auto trains = [](const std::string& s) { return s == "vision" || s == "pretrain" || s == "base" || s == "instruct"; };
   std::string report;
   for (const std::string& stage : stage_order()) {
-    if ((stage == "instruct" && r.instruct.max_steps == 0) || (stage == "pretrain" && r.pretrain.max_steps == 0)) {
+    if ((stage == "instruct" && r.instruct.max_steps == 0) || (stage == "pretrain" && r.pretrain.max_steps == 0) ||
+        (stage == "vision" && r.vision.max_steps == 0)) {
       if (stage == o.until) break;
       continue;
     }
@@ -428,6 +442,16 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
         args = {"world", "--out", world, "--preset", r.world_preset, "--seed", std::to_string(r.world_seed)};
         if (r.threads > 0) args.insert(args.end(), {"--threads", threads});
         if (!o.progress) args.push_back("--quiet");
+      } else if (stage == "vision") {
+        const TrainStage& t = r.vision;
+        args = {"train-vision", "--model", model, "--world", world, "--output-dir", dir, "--max-steps",
+                std::to_string(t.max_steps), "--batch-size", std::to_string(t.batch_size), "--lr", fmt("%.6g", t.lr),
+                "--warmup-ratio", fmt("%.6g", t.warmup_ratio), "--weight-decay", fmt("%.6g", t.weight_decay),
+                "--max-grad-norm", fmt("%.6g", t.max_grad_norm), "--schedule", t.schedule, "--seed",
+                std::to_string(t.seed), "--log-every", std::to_string(t.log_every), "--save-every",
+                std::to_string(t.save_every), "--device", r.device, "--dtype", r.dtype};
+        if (!o.progress) args.push_back("--no-progress");
+        if (file_exists(dir + "/latest")) args.push_back("--resume");
       } else if (stage == "pretrain") {
         args = train_args(r.pretrain, world + "/data/base_pretrain.json", dir, world + "/data/eval_pretrain.json");
       } else if (stage == "base") {

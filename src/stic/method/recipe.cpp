@@ -60,6 +60,7 @@ std::map<std::string, Setter> train_setters(const std::string& path, TrainStage&
       {"schedule", [&](const YAML::Node& n) { t.schedule = scalar<std::string>(path, "schedule", n); }},
       {"max_length", [&](const YAML::Node& n) { t.max_length = scalar<int64_t>(path, "max_length", n); }},
       {"seed", [&](const YAML::Node& n) { t.seed = scalar<uint64_t>(path, "seed", n); }},
+      {"freeze_vision", [&](const YAML::Node& n) { t.freeze_vision = scalar<bool>(path, "freeze_vision", n); }},
   };
 }
 
@@ -83,7 +84,7 @@ nlohmann::json train_json(const TrainStage& t) {
           {"log_every", t.log_every}, {"save_every", t.save_every}, {"lr", t.lr},
           {"warmup_ratio", t.warmup_ratio}, {"weight_decay", t.weight_decay},
           {"max_grad_norm", t.max_grad_norm}, {"schedule", t.schedule}, {"max_length", t.max_length},
-          {"seed", t.seed}};
+          {"seed", t.seed}, {"freeze_vision", t.freeze_vision}};
 }
 
 }  // namespace
@@ -94,6 +95,7 @@ nlohmann::json Recipe::to_json() const {
           {"device", device},
           {"dtype", dtype},
           {"world", {{"preset", world_preset}, {"seed", world_seed}}},
+          {"vision", train_json(vision)},
           {"pretrain", train_json(pretrain)},
           {"base", train_json(base)},
           {"instruct", train_json(instruct)},
@@ -111,6 +113,8 @@ Recipe load_recipe(const std::string& path) {
   }
   Recipe r;
   r.path = path;
+  r.vision.batch_size = 32;  // train-vision's defaults
+  r.vision.lr = 2e-3;
   if (!root.IsMap()) fail(path, ": a recipe is a YAML mapping (name:, world:, base:, ...)");
   apply(path, "the recipe", root,
         {{"name", [&](const YAML::Node& n) { r.name = scalar<std::string>(path, "name", n); }},
@@ -122,6 +126,12 @@ Recipe load_recipe(const std::string& path) {
             apply(path, "world", n,
                   {{"preset", [&](const YAML::Node& v) { r.world_preset = scalar<std::string>(path, "preset", v); }},
                    {"seed", [&](const YAML::Node& v) { r.world_seed = scalar<uint64_t>(path, "seed", v); }}});
+          }},
+         {"vision",
+          [&](const YAML::Node& n) {
+            auto setters = train_setters(path, r.vision);
+            for (const char* k : {"grad_accum", "max_length", "freeze_vision"}) setters.erase(k);  // not train-vision's
+            apply(path, "vision", n, setters);
           }},
          {"pretrain", [&](const YAML::Node& n) { apply(path, "pretrain", n, train_setters(path, r.pretrain)); }},
          {"base", [&](const YAML::Node& n) { apply(path, "base", n, train_setters(path, r.base)); }},
@@ -141,6 +151,7 @@ Recipe load_recipe(const std::string& path) {
   if (r.threads < 0) fail(path, ": threads must be >= 0 (0 = all cores)");
   if (r.eval_batch_size < 1 || r.eval_max_new_tokens < 1) fail(path, ": eval.batch_size and eval.max_new_tokens must be >= 1");
   if (r.report_examples < 0) fail(path, ": report.examples must be >= 0");
+  check_train(path, "vision", r.vision, false);
   check_train(path, "pretrain", r.pretrain, false);
   check_train(path, "base", r.base, true);
   check_train(path, "instruct", r.instruct, false);

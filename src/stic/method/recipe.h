@@ -7,8 +7,9 @@
 //   device: cpu                 # cpu | cuda | cuda:N
 //   dtype: auto                 # auto | fp32 | bf16
 //   world:    {preset: world-tiny, seed: 0}
+//   vision:   {max_steps: 0, ...}     # optional: the vision tower alone first (stic train-vision)
 //   pretrain: {max_steps: 0, ...}     # optional first pass on data/base_pretrain.json (grounded captions)
-//   base:     {max_steps: 400, batch_size: 16, lr: 2.0e-3, ...}   # train-sft --full on data/base_train.json
+//   base:     {max_steps: 400, batch_size: 16, lr: 2.0e-3, freeze_vision: false, ...}   # train-sft --full on data/base_train.json
 //   instruct: {max_steps: 0, ...}                                 # optional second pass on data/stage2_sft.json
 //   eval:     {batch_size: 32, max_new_tokens: 160}
 //   report:   {examples: 6}
@@ -31,6 +32,7 @@ struct TrainStage {
   std::string schedule = "cosine";
   int64_t max_length = 1024;
   uint64_t seed = 0;
+  bool freeze_vision = false;  // keep the vision tower as it is (train-sft --mm-vision-tower-lr 0)
 };
 
 struct Recipe {
@@ -39,7 +41,10 @@ struct Recipe {
   std::string device = "cpu", dtype = "auto";
   std::string world_preset = "world-tiny";
   uint64_t world_seed = 0;
-  TrainStage pretrain, base, instruct;
+  // vision: `stic train-vision` (the tower alone on the world's scene graphs) before pretrain;
+  // max_steps 0 (the default) skips it. Keys: max_steps, batch_size, lr, warmup_ratio,
+  // weight_decay, max_grad_norm, schedule, log_every, save_every, seed.
+  TrainStage vision, pretrain, base, instruct;
   int eval_batch_size = 32, eval_max_new_tokens = 160;
   int report_examples = 6;
 
