@@ -113,6 +113,18 @@ struct CellHeadImpl : torch::nn::Module {
 };
 TORCH_MODULE(CellHead);
 
+// Correct shape / colour predictions at occupied cells, and the number of occupied cells.
+// Logits (..., classes) and labels (...) of the same leading shape; class 0 (empty) is not a guess.
+struct CellHits {
+  double shape = 0, color = 0, occupied = 0;
+};
+CellHits count_hits(const torch::Tensor& ls, const torch::Tensor& lc, const torch::Tensor& s, const torch::Tensor& c) {
+  torch::NoGradGuard ng;
+  const auto occ = s > 0;
+  const auto ps = ls.narrow(-1, 1, ls.size(-1) - 1).argmax(-1) + 1, pc = lc.narrow(-1, 1, lc.size(-1) - 1).argmax(-1) + 1;
+  return {((ps == s) & occ).sum().item<double>(), ((pc == c) & occ).sum().item<double>(), occ.sum().item<double>()};
+}
+
 // The tower's LLaVA features of a batch of images, CLS dropped as the model's strategy says.
 torch::Tensor tower_features(Llava& model, const torch::Tensor& pixels) {
   auto f = model->vision_tower->forward_features(pixels, model->cfg.feature_layers);
@@ -176,30 +188,30 @@ int run_train_vision(VisionArgs a) {
   std::filesystem::create_directories(a.output_dir, ec);
   if (ec) fail(a.output_dir, ": cannot create the output folder: ", ec.message());
 
-  auto batch_pixels = [&](const CellData& d, const std::vector<int64_t>& idx) {
+  // logits of images `idx` of `d` (each (B, 9, classes)) and their labels (each (B, 9), on the device)
+  struct CellBatch {
+    torch::Tensor shape_logits, color_logits, shape, color;
+  };
+  auto forward = [&](const CellData& d, const std::vector<int64_t>& idx) {
     std::vector<torch::Tensor> px;
     for (int64_t i : idx) px.push_back(d.pixels[static_cast<size_t>(i)]);
-    return torch::cat(px, 0).to(device, dtype);
+    const auto ix = torch::tensor(idx, torch::kInt64);
+    auto [ls, lc] = head(tower_features(model, torch::cat(px, 0).to(device, dtype)));
+    return CellBatch{ls.to(torch::kFloat32), lc.to(torch::kFloat32), d.shape.index_select(0, ix).to(device),
+                     d.color.index_select(0, ix).to(device)};
   };
   auto micro = [&](const std::vector<int64_t>& idx) {
     MicroBatchResult r;
-    const auto ix = torch::tensor(idx, torch::kInt64);
-    const auto s = train.shape.index_select(0, ix).to(device), c = train.color.index_select(0, ix).to(device);
-    auto [ls, lc] = head(tower_features(model, batch_pixels(train, idx)));
-    ls = ls.to(torch::kFloat32).reshape({-1, ls.size(-1)});
-    lc = lc.to(torch::kFloat32).reshape({-1, lc.size(-1)});
-    const auto sf = s.reshape({-1}), cf = c.reshape({-1});
+    const CellBatch b = forward(train, idx);
+    const auto ls = b.shape_logits.reshape({-1, b.shape_logits.size(-1)}), lc = b.color_logits.reshape({-1, b.color_logits.size(-1)});
+    const auto sf = b.shape.reshape({-1}), cf = b.color.reshape({-1});
     const auto occ = sf > 0;
     r.loss = torch::nn::functional::cross_entropy(ls.index({occ}), sf.index({occ})) +
              torch::nn::functional::cross_entropy(lc.index({occ}), cf.index({occ})) +
              torch::nn::functional::binary_cross_entropy_with_logits(ls.select(1, 0), (~occ).to(torch::kFloat32));
-    {
-      torch::NoGradGuard ng;
-      const double n_occ = std::max<double>(1.0, occ.sum().item<double>());
-      const auto ps = ls.narrow(1, 1, ls.size(1) - 1).argmax(1) + 1, pc = lc.narrow(1, 1, lc.size(1) - 1).argmax(1) + 1;
-      r.metrics["shape_acc"] = ((ps == sf) & occ).sum().item<double>() / n_occ;
-      r.metrics["color_acc"] = ((pc == cf) & occ).sum().item<double>() / n_occ;
-    }
+    const CellHits h = count_hits(ls, lc, sf, cf);
+    r.metrics["shape_acc"] = h.shape / std::max(1.0, h.occupied);
+    r.metrics["color_acc"] = h.color / std::max(1.0, h.occupied);
     r.examples = static_cast<int64_t>(idx.size());
     r.tokens = r.examples;  // images (the trainer's tokens/s is images/s here)
     return r;
@@ -210,22 +222,17 @@ int run_train_vision(VisionArgs a) {
     model->eval();
     head->eval();
     const int64_t n = static_cast<int64_t>(held.pixels.size());
-    double ok_s = 0, ok_c = 0, n_occ = 0;
+    CellHits total;
     for (int64_t i = 0; i < n; i += 64) {
       std::vector<int64_t> idx;
       for (int64_t k = i; k < std::min(n, i + 64); ++k) idx.push_back(k);
-      auto [ls, lc] = head(tower_features(model, batch_pixels(held, idx)));
-      const auto ix = torch::tensor(idx, torch::kInt64);
-      const auto s = held.shape.index_select(0, ix).to(device), c = held.color.index_select(0, ix).to(device);
-      const auto occ = s > 0;
-      const auto ps = ls.narrow(2, 1, ls.size(2) - 1).argmax(2) + 1, pc = lc.narrow(2, 1, lc.size(2) - 1).argmax(2) + 1;
-      ok_s += ((ps == s) & occ).sum().item<double>();
-      ok_c += ((pc == c) & occ).sum().item<double>();
-      n_occ += occ.sum().item<double>();
+      const CellBatch b = forward(held, idx);
+      const CellHits h = count_hits(b.shape_logits, b.color_logits, b.shape, b.color);
+      total.shape += h.shape, total.color += h.color, total.occupied += h.occupied;
     }
     model->train();
     head->train();
-    return std::make_pair(ok_s / std::max(1.0, n_occ), ok_c / std::max(1.0, n_occ));
+    return std::make_pair(total.shape / std::max(1.0, total.occupied), total.color / std::max(1.0, total.occupied));
   };
 
   TrainConfig tc = a.train;

@@ -398,23 +398,31 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
   const std::string threads = std::to_string(r.threads);
   std::string model = world + "/model";
 
+  // `verb` with the settings every training stage shares (train-sft and train-vision take them alike)
+  auto stage_args = [&](const std::string& verb, const TrainStage& t, const std::string& out) {
+    std::vector<std::string> a = {verb, "--model", model, "--output-dir", out, "--max-steps", std::to_string(t.max_steps),
+                                  "--batch-size", std::to_string(t.batch_size), "--lr", fmt("%.6g", t.lr),
+                                  "--warmup-ratio", fmt("%.6g", t.warmup_ratio), "--weight-decay",
+                                  fmt("%.6g", t.weight_decay), "--max-grad-norm", fmt("%.6g", t.max_grad_norm),
+                                  "--schedule", t.schedule, "--seed", std::to_string(t.seed), "--log-every",
+                                  std::to_string(t.log_every), "--save-every", std::to_string(t.save_every),
+                                  "--device", r.device, "--dtype", r.dtype};
+    if (!o.progress) a.push_back("--no-progress");
+    return a;
+  };
+  auto resume_if_started = [](std::vector<std::string>& a, const std::string& out) {
+    if (file_exists(out + "/latest")) a.push_back("--resume");  // a killed run: continue from its checkpoint
+  };
   auto train_args = [&](const TrainStage& t, const std::string& data, const std::string& out,
                         const std::string& eval_data) {
-    std::vector<std::string> a = {"train-sft", "--full", "--model", model, "--data", data, "--image-dir",
-                                  world + "/images", "--output-dir", out, "--max-steps", std::to_string(t.max_steps),
-                                  "--batch-size", std::to_string(t.batch_size), "--grad-accum",
-                                  std::to_string(t.grad_accum), "--lr", fmt("%.6g", t.lr), "--warmup-ratio",
-                                  fmt("%.6g", t.warmup_ratio), "--weight-decay", fmt("%.6g", t.weight_decay),
-                                  "--max-grad-norm", fmt("%.6g", t.max_grad_norm), "--schedule", t.schedule,
-                                  "--max-length", std::to_string(t.max_length), "--seed", std::to_string(t.seed),
-                                  "--log-every", std::to_string(t.log_every), "--save-every",
-                                  std::to_string(t.save_every), "--device", r.device, "--dtype", r.dtype};
-    if (!o.progress) a.push_back("--no-progress");
+    std::vector<std::string> a = stage_args("train-sft", t, out);
+    a.insert(a.end(), {"--full", "--data", data, "--image-dir", world + "/images", "--grad-accum",
+                       std::to_string(t.grad_accum), "--max-length", std::to_string(t.max_length)});
     if (file_exists(eval_data))  // held-out loss and image gain, 7 times per stage
       a.insert(a.end(), {"--eval-data", eval_data, "--eval-every",
                          std::to_string(std::max<int64_t>(1, t.max_steps / 6)), "--eval-examples", "64"});
     if (t.freeze_vision) a.insert(a.end(), {"--mm-vision-tower-lr", "0"});
-    if (file_exists(out + "/latest")) a.push_back("--resume");  // a killed run: continue from its checkpoint
+    resume_if_started(a, out);
     return a;
   };
 
@@ -443,15 +451,9 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
         if (r.threads > 0) args.insert(args.end(), {"--threads", threads});
         if (!o.progress) args.push_back("--quiet");
       } else if (stage == "vision") {
-        const TrainStage& t = r.vision;
-        args = {"train-vision", "--model", model, "--world", world, "--output-dir", dir, "--max-steps",
-                std::to_string(t.max_steps), "--batch-size", std::to_string(t.batch_size), "--lr", fmt("%.6g", t.lr),
-                "--warmup-ratio", fmt("%.6g", t.warmup_ratio), "--weight-decay", fmt("%.6g", t.weight_decay),
-                "--max-grad-norm", fmt("%.6g", t.max_grad_norm), "--schedule", t.schedule, "--seed",
-                std::to_string(t.seed), "--log-every", std::to_string(t.log_every), "--save-every",
-                std::to_string(t.save_every), "--device", r.device, "--dtype", r.dtype};
-        if (!o.progress) args.push_back("--no-progress");
-        if (file_exists(dir + "/latest")) args.push_back("--resume");
+        args = stage_args("train-vision", r.vision, dir);
+        args.insert(args.end(), {"--world", world});
+        resume_if_started(args, dir);
       } else if (stage == "pretrain") {
         args = train_args(r.pretrain, world + "/data/base_pretrain.json", dir, world + "/data/eval_pretrain.json");
       } else if (stage == "base") {
