@@ -5,27 +5,49 @@
 # recipes over several seeds. All variants run concurrently; each also scores its pretrained
 # (caption-only) model. One summary line per variant; results packed into OUT/variants.tgz.
 #   bash bench/world_tiny_variants_gpu.sh OUT SPEC...
-#   SPEC = PRESET:P:B[:PLR[:BLR[:SEED]]]   world preset, pretrain steps, base steps,
-#          pretrain lr, base lr (default: the recipe's), world seed (default 0; it seeds the init too)
+#   SPEC = PRESET:P:B[:PLR[:BLR[:SEED[:TWEAKS]]]]   world preset, pretrain steps, base steps,
+#          pretrain lr, base lr (default: the recipe's), world seed (default 0; it seeds the init too),
+#          TWEAKS: other recipe keys, SECTION.KEY=VALUE joined by ',' (e.g. base.freeze_projector=true)
 #   e.g.  bash bench/world_tiny_variants_gpu.sh /tmp/v world-tiny:800:300::: world-tiny:800:300:::1
+#         bash bench/world_tiny_variants_gpu.sh /tmp/v world-tiny:800:300:::0:vision.max_steps=3000
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/wtv}; shift; mkdir -p "$OUT"
 . bench/common.sh; use_deps_tools
 JOBS=16 build_stic "$OUT/build.log" stic; wait_build "$OUT/build.log"
 
-parse() {  # SPEC -> preset P B PLR BLR SEED name
-  IFS=: read -r preset P B PLR BLR SEED <<<"$1"; SEED=${SEED:-0}
-  name="$preset-p$P-b$B-plr${PLR:-recipe}-blr${BLR:-recipe}-s$SEED"
+parse() {  # SPEC -> preset P B PLR BLR SEED TWEAKS name
+  IFS=: read -r preset P B PLR BLR SEED TWEAKS <<<"$1"; SEED=${SEED:-0}
+  name="$preset-p$P-b$B-plr${PLR:-recipe}-blr${BLR:-recipe}-s$SEED${TWEAKS:+-$(tr ',=' '+_' <<<"$TWEAKS")}"
+}
+tweak() {  # TWEAKS < recipe > recipe: set KEY: VALUE in each named top-level SECTION (added if absent)
+  awk -v T="$1" '
+    BEGIN { n = split(T, tw, ","); for (i = 1; i <= n; i++) { split(tw[i], kv, "="); split(kv[1], sk, ".")
+                                                           sec[i] = sk[1]; key[i] = sk[2]; val[i] = kv[2] } }
+    { line[NR] = $0 }
+    END { cur = ""
+      for (l = 1; l <= NR; l++) {
+        if (line[l] ~ /^[a-z_]+:/) { cur = line[l]; sub(/:.*/, "", cur) }
+        else for (i = 1; i <= n; i++)
+          if (cur == sec[i] && line[l] ~ "^  " key[i] ":") { line[l] = "  " key[i] ": " val[i]; set[i] = 1 }
+        out[l] = line[l]
+      }
+      cur = ""
+      for (l = 1; l <= NR; l++) {
+        print out[l]
+        if (out[l] ~ /^[a-z_]+:/) { cur = out[l]; sub(/:.*/, "", cur)
+          for (i = 1; i <= n; i++) if (cur == sec[i] && !set[i]) print "  " key[i] ": " val[i] }
+      } }'
 }
 run_one() {  # SPEC
-  local preset P B PLR BLR SEED name R WD t0
+  local preset P B PLR BLR SEED TWEAKS name R WD t0
   parse "$1"; R=/tmp/wtv_$name.yaml; WD=/tmp/wtv/$name
   sed -e "s/^device: cpu/device: cuda/; s/^dtype: auto/dtype: fp32/; s/^  preset: world-tiny/  preset: $preset/; s/^  seed: 0/  seed: $SEED/" \
       recipes/world-tiny.yaml |
     awk -v P="$P" -v B="$B" -v PLR="$PLR" -v BLR="$BLR" '/^pretrain:/{s="p"} /^base:/{s="b"} /^instruct:/{s=""}
       /max_steps:/{ if(s=="p") sub(/[0-9]+/,P); else if(s=="b") sub(/[0-9]+/,B) }
-      /^  lr:/{ if(s=="p" && PLR!="") sub(/[0-9.e-]+$/,PLR); else if(s=="b" && BLR!="") sub(/[0-9.e-]+$/,BLR) } {print}' > "$R"
+      /^  lr:/{ if(s=="p" && PLR!="") sub(/[0-9.e-]+$/,PLR); else if(s=="b" && BLR!="") sub(/[0-9.e-]+$/,BLR) } {print}' |
+    tweak "$TWEAKS" > "$R"
   t0=$(date +%s)
   timeout "${PIPE_TIMEOUT:-480}" /tmp/bg/stic pipeline --recipe "$R" --workdir "$WD" --quiet > "$OUT/$name.log" 2>&1
   echo "pipeline rc=$? in $(( $(date +%s) - t0 )) s" >> "$OUT/$name.log"

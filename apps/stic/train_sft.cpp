@@ -156,7 +156,9 @@ int run_train_sft(SftArgs a) {
                           {"weight_decay", tc.adam.weight_decay}, {"max_grad_norm", tc.max_grad_norm},
                           {"seed", tc.seed}, {"max_length", a.max_length}, {"lora_r", lora.r},
                           {"lora_alpha", lora.alpha}, {"lora_dropout", lora.dropout}, {"full", a.full},
-                          {"trainable_parameters", params.size()}, {"gradient_checkpointing", a.gradient_checkpointing}, {"examples", task.examples().size()}};
+                          {"trainable_parameters", params.size()}, {"gradient_checkpointing", a.gradient_checkpointing},
+                          {"group_by_length", tc.group_by_length},
+                          {"sort_within_step", tc.sort_within_step}, {"examples", task.examples().size()}};
     AtomicFile f(a.output_dir + "/train_config.json");
     f.write(cfg.dump(1) + "\n");
     f.commit();
@@ -248,6 +250,8 @@ void register_train_sft(CLI::App& app) {
   c->add_option("--keep-checkpoints", a->train.keep_checkpoints, "checkpoint folders kept");
   c->add_option("--log-every", a->train.log_every, "metrics.jsonl / progress every N steps");
   c->add_flag("--group-by-length", a->train.group_by_length, "length-grouped batches (HF's sampler)");
+  c->add_flag("--sort-within-step", a->train.sort_within_step,
+              "sort each step's batch-size x grad-accum examples by length before cutting micro-batches (less padding)");
   c->add_flag("--resume", a->train.resume, "continue the run in --output-dir from its latest checkpoint");
   c->add_option("--stop-after", a->train.stop_after, "checkpoint and stop at this step (resume later)");
   c->add_option("--seed", a->train.seed, "data order, init and dropout seed");

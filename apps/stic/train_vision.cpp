@@ -7,7 +7,8 @@
 // feature layer, CLS dropped as the model's select strategy says) are pooled by 9 learned queries
 // (one per 3x3 grid cell, multi-head attention) into one vector per cell; two linear heads predict
 // the cell's shape and colour (class 0 = empty). Loss = cross-entropy of shape and of colour at
-// occupied cells + binary cross-entropy of "empty" at every cell. Labels come from
+// occupied cells + binary cross-entropy of "empty" at every cell (stic/train/cell_loss.h; labels:
+// world::cell_labels). Labels come from
 // WORLD/gt/base_scenes.jsonl (the base pool: the images the base model is trained on).
 // Optionally the patch position embeddings start as a 2D sine-cosine table (--sincos-init), which
 // lets the tower find the grid cells several times sooner.
@@ -24,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stic/infer/runner.h"
+#include "stic/train/cell_loss.h"
 #include "stic/train/trainer.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
@@ -68,21 +70,15 @@ CellData load_cells(const Runner& runner, const std::string& world, const std::s
     }
     const std::string where = path + ": line " + std::to_string(lineno);
     const world::Scene sc = world::scene_from_json(j, where);
-    std::vector<int64_t> cs(kCells, 0), cc(kCells, 0);
-    for (const auto& o : sc.objects) {
-      const int cell = o.row * 3 + o.col;
-      if (cell < 0 || cell >= kCells) fail(where, ": object outside the 3x3 grid (row ", o.row, ", col ", o.col, ")");
-      cs[static_cast<size_t>(cell)] = o.shape + 1;
-      cc[static_cast<size_t>(cell)] = o.color + 1;
-    }
+    const world::CellLabels cl = world::cell_labels(sc, where);
     const std::string img = world + "/images/" + sc.image;
     try {
       d.pixels.push_back(runner.load_image(img).pixels);
     } catch (const Error& e) {
       fail(where, ": image ", img, ": ", e.what());
     }
-    s.insert(s.end(), cs.begin(), cs.end());
-    c.insert(c.end(), cc.begin(), cc.end());
+    s.insert(s.end(), cl.shape.begin(), cl.shape.end());
+    c.insert(c.end(), cl.color.begin(), cl.color.end());
   }
   if (d.pixels.empty()) fail(path, ": no scenes");
   const int64_t n = static_cast<int64_t>(d.pixels.size());
@@ -205,10 +201,7 @@ int run_train_vision(VisionArgs a) {
     const CellBatch b = forward(train, idx);
     const auto ls = b.shape_logits.reshape({-1, b.shape_logits.size(-1)}), lc = b.color_logits.reshape({-1, b.color_logits.size(-1)});
     const auto sf = b.shape.reshape({-1}), cf = b.color.reshape({-1});
-    const auto occ = sf > 0;
-    r.loss = torch::nn::functional::cross_entropy(ls.index({occ}), sf.index({occ})) +
-             torch::nn::functional::cross_entropy(lc.index({occ}), cf.index({occ})) +
-             torch::nn::functional::binary_cross_entropy_with_logits(ls.select(1, 0), (~occ).to(torch::kFloat32));
+    r.loss = cell_loss(ls, lc, sf, cf);
     const CellHits h = count_hits(ls, lc, sf, cf);
     r.metrics["shape_acc"] = h.shape / std::max(1.0, h.occupied);
     r.metrics["color_acc"] = h.color / std::max(1.0, h.occupied);

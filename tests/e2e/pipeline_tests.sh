@@ -60,7 +60,10 @@ preds = [json.loads(l) for l in open(f"{w}/eval/predictions.jsonl")]
 assert len({p["id"] for p in preds}) == len(preds) == 160
 loss = [json.loads(l)["loss"] for l in open(f"{w}/base/metrics.jsonl")]
 assert len(loss) >= 5 and loss[-1] < loss[0], loss            # training made progress
-assert json.load(open(f"{w}/base/train_config.json"))["model"] == f"{w}/pretrain"   # base continues pretrain
+bc = json.load(open(f"{w}/base/train_config.json"))
+assert bc["model"] == f"{w}/pretrain" and bc["sort_within_step"] and bc["grad_accum"] == 2, bc   # base continues pretrain
+ic = json.load(open(f"{w}/instruct/train_config.json"))
+assert ic["mm_projector_lr"] == 0 and not ic["sort_within_step"], ic      # freeze_projector; grouping per stage
 pc = json.load(open(f"{w}/pretrain/train_config.json"))
 assert pc["model"] == f"{w}/vision" and pc["mm_vision_tower_lr"] == 0, pc          # pretrain continues vision, frozen
 vm = [json.loads(l) for l in open(f"{w}/vision/metrics.jsonl")]
@@ -70,8 +73,13 @@ def tensors(path):
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); data = f.read()
     return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
-w0, wv, wp, wb = (tensors(f"{w}/{d}/model.safetensors") for d in ("world/model", "vision", "pretrain", "base"))
-assert set(w0) == set(wv) == set(wp) == set(wb)
+w0, wv, wp, wb, wi = (tensors(f"{w}/{d}/model.safetensors") for d in ("world/model", "vision", "pretrain", "base", "instruct"))
+assert set(w0) == set(wv) == set(wp) == set(wb) == set(wi)
+# instruct (freeze_projector; the tower not frozen there): the projector is the base model's, the rest trained
+proj = [k for k in w0 if k.startswith("multi_modal_projector.")]
+assert proj and all(wi[k] == wb[k] for k in proj), "the frozen projector moved"
+assert any(wi[k] != wb[k] for k in w0 if k.startswith("language_model.")), "instruct trained no decoder weight"
+assert any(wi[k] != wb[k] for k in w0 if k.startswith("vision_tower.")), "instruct: the tower should train there"
 # the vision stage changed the tower (the layers LLaVA reads) and nothing else
 changed = {k for k in w0 if w0[k] != wv[k]}
 assert changed and all(k.startswith("vision_tower.") for k in changed), sorted(changed)[:5]

@@ -134,6 +134,30 @@ TEST(WorldScene, CentresSnapToThePatchGrid) {
   }
 }
 
+// train-vision's labels: cell row * 3 + col holds 1 + shape / colour index, 0 elsewhere; an object
+// off the grid is an error naming the record.
+TEST(WorldScene, CellLabels) {
+  Scene s;
+  WorldObject a, b;
+  a.row = 0, a.col = 2, a.shape = 3, a.color = 0;
+  b.row = 2, b.col = 1, b.shape = 0, b.color = 6;
+  s.objects = {a, b};
+  const CellLabels l = cell_labels(s, "x.jsonl: line 4");
+  const std::array<int64_t, 9> shape{0, 0, 4, 0, 0, 0, 0, 1, 0}, color{0, 0, 1, 0, 0, 0, 0, 7, 0};
+  EXPECT_EQ(l.shape, shape);
+  EXPECT_EQ(l.color, color);
+  s.objects[1].col = 3;  // row 2, col 3: cell 9 would be past the grid (and row 1, col 5 inside it)
+  try {
+    cell_labels(s, "x.jsonl: line 4");
+    FAIL() << "an object off the grid was accepted";
+  } catch (const stic::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("x.jsonl: line 4: object outside the 3x3 grid (row 2, col 3)"), std::string::npos)
+        << e.what();
+  }
+  s.objects[1].row = 1, s.objects[1].col = 5;
+  EXPECT_THROW(cell_labels(s, "x"), stic::Error);
+}
+
 TEST(WorldScene, RenderedColoursAreThere) {
   Scene s = hand_scene();
   s.size = 96;

@@ -10,6 +10,7 @@
 #include "stic/infer/runner.h"
 #include "stic/io/safetensors.h"
 #include "stic/model/lora.h"
+#include "stic/train/cell_loss.h"
 #include "stic/train/sft.h"
 #include "stic/train/trainer.h"
 #include "stic/util/error.h"
@@ -431,6 +432,69 @@ TEST(Optim, PerParameterLrScale) {
   EXPECT_NEAR(a.item<double>(), -0.01, 1e-6);
   EXPECT_NEAR(b.item<double>(), -0.03, 1e-6);
   EXPECT_EQ(c.item<double>(), 0.0);
+}
+
+// train-vision's objective against values derived by hand: three cells (two occupied), shape
+// and colour classes {empty, 1, 2}; and a batch without an occupied cell stays finite.
+TEST(CellLoss, HandDerived) {
+  const double l2 = std::log(2.0), l3 = std::log(3.0);
+  const auto shape_logits = torch::tensor({{0.0, l2, 0.0}, {2.0, 0.0, 0.0}, {-1.0, 0.0, 0.0}});
+  const auto color_logits = torch::tensor({{0.0, 0.0, l3}, {5.0, -3.0, 1.0}, {0.0, 0.0, 0.0}});
+  const auto shape = torch::tensor({1, 0, 2}, torch::kInt64), color = torch::tensor({2, 0, 1}, torch::kInt64);
+  // cell 0: softmax shape (1, 2, 1)/4 -> -ln(2/4); colour (1, 1, 3)/5 -> -ln(3/5)
+  // cell 2: shape (e^-1, 1, 1) -> ln(2 + e^-1); colour uniform -> ln 3 (cell 1 is empty: no CE)
+  // "empty" logit (column 0) vs target (0, 1, 0): softplus(0), softplus(-2), softplus(-1)
+  const double ce_shape = (l2 + std::log(2.0 + std::exp(-1.0))) / 2;
+  const double ce_color = (std::log(5.0 / 3.0) + l3) / 2;
+  const double bce = (l2 + std::log1p(std::exp(-2.0)) + std::log1p(std::exp(-1.0))) / 3;
+  EXPECT_NEAR(stic::cell_loss(shape_logits.to(torch::kFloat32), color_logits.to(torch::kFloat32), shape, color).item<double>(),
+              ce_shape + ce_color + bce, 1e-6);
+  const auto empty = stic::cell_loss(shape_logits.narrow(0, 1, 1).to(torch::kFloat32),
+                                     color_logits.narrow(0, 1, 1).to(torch::kFloat32), shape.narrow(0, 1, 1),
+                                     color.narrow(0, 1, 1));
+  EXPECT_NEAR(empty.item<double>(), std::log1p(std::exp(-2.0)), 1e-6);
+}
+
+// sort_within_step: each step (batch_size x grad_accum examples) holds the same examples as
+// without it, its micro-batches in order of decreasing length; the epoch is still a permutation.
+TEST(Trainer, SortWithinStepKeepsEachStepsExamples) {
+  std::vector<int64_t> lengths;
+  for (int i = 0; i < 37; ++i) lengths.push_back((i * 7919) % 101 + 1);  // 37 records: a short last step
+  auto order = [&](bool sort) {
+    stic::TrainConfig tc;
+    tc.batch_size = 4;
+    tc.grad_accum = 3;
+    tc.max_steps = 8;
+    tc.seed = 5;
+    tc.sort_within_step = sort;
+    auto w = torch::zeros({1}).set_requires_grad(true);
+    stic::Trainer t(tc, {{"w", w}}, lengths, [](const std::vector<int64_t>&) { return stic::MicroBatchResult{}; },
+                    [](const std::string&) {});
+    std::vector<std::vector<int64_t>> micro;
+    for (int64_t m = 0; m < t.micro_batches_per_epoch(); ++m) micro.push_back(t.micro_batch(m));
+    return micro;
+  };
+  const auto plain = order(false), sorted = order(true);
+  ASSERT_EQ(plain.size(), 10u);  // ceil(37 / 4)
+  ASSERT_EQ(sorted.size(), plain.size());
+  std::vector<int64_t> all;
+  bool reordered = false;
+  for (size_t s = 0; s < plain.size(); s += 3) {  // one optimizer step = 3 micro-batches
+    std::vector<int64_t> a, b;
+    for (size_t m = s; m < std::min(plain.size(), s + 3); ++m) {
+      a.insert(a.end(), plain[m].begin(), plain[m].end());
+      b.insert(b.end(), sorted[m].begin(), sorted[m].end());
+    }
+    reordered |= a != b;
+    for (size_t i = 1; i < b.size(); ++i) EXPECT_GE(lengths[b[i - 1]], lengths[b[i]]) << "step " << s / 3;
+    all.insert(all.end(), b.begin(), b.end());
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    EXPECT_EQ(a, b) << "step " << s / 3 << " holds other examples";
+  }
+  EXPECT_TRUE(reordered);
+  std::sort(all.begin(), all.end());
+  for (int64_t i = 0; i < 37; ++i) EXPECT_EQ(all[static_cast<size_t>(i)], i);
 }
 
 // The trainer's prefix rule (--mm-projector-lr) reaches the optimizer: with the projector's lr 0

@@ -422,6 +422,9 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
       a.insert(a.end(), {"--eval-data", eval_data, "--eval-every",
                          std::to_string(std::max<int64_t>(1, t.max_steps / 6)), "--eval-examples", "64"});
     if (t.freeze_vision) a.insert(a.end(), {"--mm-vision-tower-lr", "0"});
+    if (t.freeze_projector) a.insert(a.end(), {"--mm-projector-lr", "0"});
+    if (t.group_by_length == "true") a.push_back("--group-by-length");
+    if (t.group_by_length == "step") a.push_back("--sort-within-step");
     resume_if_started(a, out);
     return a;
   };

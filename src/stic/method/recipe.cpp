@@ -24,7 +24,10 @@ T scalar(const std::string& path, const std::string& key, const YAML::Node& n) {
     return n.as<T>();
   } catch (const YAML::Exception&) {
     fail(where(path, n), "'", key, "': cannot read '", n.Scalar(), "' as ",
-         std::is_same<T, std::string>::value ? "text" : std::is_floating_point<T>::value ? "a number" : "an integer");
+         std::is_same<T, std::string>::value ? "text"
+         : std::is_same<T, bool>::value      ? "true or false"
+         : std::is_floating_point<T>::value  ? "a number"
+                                             : "an integer");
   }
 }
 
@@ -61,6 +64,13 @@ std::map<std::string, Setter> train_setters(const std::string& path, TrainStage&
       {"max_length", [&](const YAML::Node& n) { t.max_length = scalar<int64_t>(path, "max_length", n); }},
       {"seed", [&](const YAML::Node& n) { t.seed = scalar<uint64_t>(path, "seed", n); }},
       {"freeze_vision", [&](const YAML::Node& n) { t.freeze_vision = scalar<bool>(path, "freeze_vision", n); }},
+      {"freeze_projector", [&](const YAML::Node& n) { t.freeze_projector = scalar<bool>(path, "freeze_projector", n); }},
+      {"group_by_length",
+       [&](const YAML::Node& n) {
+         t.group_by_length = scalar<std::string>(path, "group_by_length", n);
+         if (t.group_by_length != "false" && t.group_by_length != "true" && t.group_by_length != "step")
+           fail(where(path, n), "group_by_length must be false, true or step (got '", t.group_by_length, "')");
+       }},
   };
 }
 
@@ -84,7 +94,8 @@ nlohmann::json train_json(const TrainStage& t) {
           {"log_every", t.log_every}, {"save_every", t.save_every}, {"lr", t.lr},
           {"warmup_ratio", t.warmup_ratio}, {"weight_decay", t.weight_decay},
           {"max_grad_norm", t.max_grad_norm}, {"schedule", t.schedule}, {"max_length", t.max_length},
-          {"seed", t.seed}, {"freeze_vision", t.freeze_vision}};
+          {"seed", t.seed}, {"freeze_vision", t.freeze_vision},
+          {"freeze_projector", t.freeze_projector}, {"group_by_length", t.group_by_length}};
 }
 
 }  // namespace
@@ -130,7 +141,7 @@ Recipe load_recipe(const std::string& path) {
          {"vision",
           [&](const YAML::Node& n) {
             auto setters = train_setters(path, r.vision);
-            for (const char* k : {"grad_accum", "max_length", "freeze_vision"}) setters.erase(k);  // not train-vision's
+            for (const char* k : {"grad_accum", "max_length", "freeze_vision", "freeze_projector", "group_by_length"}) setters.erase(k);  // not train-vision's
             apply(path, "vision", n, setters);
           }},
          {"pretrain", [&](const YAML::Node& n) { apply(path, "pretrain", n, train_setters(path, r.pretrain)); }},

@@ -32,7 +32,12 @@ struct TrainStage {
   std::string schedule = "cosine";
   int64_t max_length = 1024;
   uint64_t seed = 0;
-  bool freeze_vision = false;  // keep the vision tower as it is (train-sft --mm-vision-tower-lr 0)
+  bool freeze_vision = false;     // keep the vision tower as it is (train-sft --mm-vision-tower-lr 0)
+  bool freeze_projector = false;  // keep the projector as it is (train-sft --mm-projector-lr 0)
+  // less padding: "false", "true" (train-sft --group-by-length, HF's sampler: whole batches of
+  // similar length) or "step" (--sort-within-step: each step's examples sorted by length before
+  // they are cut into grad_accum micro-batches; the steps see the same examples as with "false")
+  std::string group_by_length = "false";
 };
 
 struct Recipe {

@@ -209,6 +209,11 @@ Trainer::Trainer(TrainConfig cfg, std::vector<std::pair<std::string, torch::Tens
   schedule_from_name(cfg_.schedule);
 }
 
+// The data-order rule, saved with a checkpoint: a run resumed under another rule would see other batches.
+static const char* data_order(const TrainConfig& c) {
+  return c.group_by_length ? "group_by_length" : c.sort_within_step ? "sort_within_step" : "shuffled";
+}
+
 std::vector<int64_t> Trainer::epoch_order(int64_t epoch) const {
   const int64_t n = static_cast<int64_t>(lengths_.size());
   std::vector<int64_t> idx(n);
@@ -226,6 +231,12 @@ std::vector<int64_t> Trainer::epoch_order(int64_t epoch) const {
       std::stable_sort(idx.begin() + b, idx.begin() + e,
                        [&](int64_t x, int64_t y) { return lengths_[x] > lengths_[y]; });
     }
+  } else if (cfg_.sort_within_step) {
+    // each step's examples by length, so that each micro-batch holds records of similar length
+    const int64_t step = static_cast<int64_t>(cfg_.batch_size) * cfg_.grad_accum;
+    for (int64_t b = 0; b < n; b += step)
+      std::stable_sort(idx.begin() + b, idx.begin() + std::min(n, b + step),
+                       [&](int64_t x, int64_t y) { return lengths_[x] > lengths_[y]; });
   }
   return idx;
 }
@@ -259,7 +270,8 @@ void Trainer::save_checkpoint(int64_t step, int64_t micro, double loss) {
                       {"loss", loss},           {"counters", counters_},  {"fingerprint", fingerprint_},
                       {"batch_size", cfg_.batch_size}, {"grad_accum", cfg_.grad_accum}, {"seed", cfg_.seed},
                       {"lr", cfg_.lr},          {"schedule", cfg_.schedule}, {"warmup_steps", warmup_},
-                      {"examples", lengths_.size()}};
+                      {"examples", lengths_.size()},
+                      {"data_order", data_order(cfg_)}};
   {
     AtomicFile f(tmp + "/trainer_state.json");
     f.write(j.dump(1) + "\n");
@@ -315,6 +327,7 @@ void Trainer::load_checkpoint(int64_t* step, int64_t* micro) {
   check("examples", lengths_.size());
   check("total_steps", total_steps_);
   check("fingerprint", fingerprint_);
+  check("data_order", data_order(cfg_));
   SafetensorsFile f(dir + "/trainer_state.safetensors");
   std::map<std::string, torch::Tensor> st;
   for (auto& [k, e] : f.entries()) st[k] = f.get(k);

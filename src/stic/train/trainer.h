@@ -8,7 +8,13 @@
 //
 // Data order: epoch e visits a permutation drawn from (seed, e) by a portable generator;
 // with group_by_length, HF's LengthGroupedSampler rule: megabatches of 50 * batch_size,
-// each sorted by length, longest first. The data cursor is the number of micro-batches
+// each sorted by length, longest first. With sort_within_step instead, each run of
+// batch_size x grad_accum examples of the permutation (one optimizer step's, when an epoch holds
+// whole steps) is sorted by length before it is cut into micro-batches: less padding, and each
+// step still sees a random sample of the data (HF's grouping makes whole batches of only long or
+// only short records, which cost the world-tiny base stage much of its held-out loss;
+// docs/world.md "Session 6"; LLaVA's length grouping likewise sorts within one global batch
+// only). The data cursor is the number of micro-batches
 // consumed, so a resumed run sees exactly the batches the uninterrupted run would have.
 //
 // Checkpoints: OUTPUT/checkpoint-<step>/ written as checkpoint-<step>.tmp then renamed, then
@@ -51,6 +57,7 @@ struct TrainConfig {
   int64_t log_every = 1;
   uint64_t seed = 42;
   bool group_by_length = false;
+  bool sort_within_step = false;    // (without group_by_length) sort each step's examples by length
   bool resume = false;
   int64_t stop_after = -1;          // stop (after checkpointing) at this step, as a kill would
   bool progress = true;             // progress bar on stderr (TTY: redrawn; else every log step)

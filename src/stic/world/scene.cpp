@@ -421,4 +421,16 @@ Scene scene_from_json(const json& j, const std::string& where) {
   }
 }
 
+CellLabels cell_labels(const Scene& s, const std::string& where) {
+  CellLabels l;
+  for (const auto& o : s.objects) {
+    if (o.row < 0 || o.row > 2 || o.col < 0 || o.col > 2)
+      fail(where, ": object outside the 3x3 grid (row ", o.row, ", col ", o.col, ")");
+    const size_t cell = static_cast<size_t>(o.row * 3 + o.col);
+    l.shape[cell] = o.shape + 1;
+    l.color[cell] = o.color + 1;
+  }
+  return l;
+}
+
 }  // namespace stic::world

@@ -125,4 +125,12 @@ std::vector<int> reading_order(const Scene& scene);
 nlohmann::json scene_to_json(const Scene& s);
 Scene scene_from_json(const nlohmann::json& j, const std::string& where);  // throws stic::Error
 
+// The 3x3 grid as class labels (cell = row * 3 + col): 0 = empty, else 1 + the shape (colour)
+// index of the object in the cell, the last drawn if several. The labels of `stic
+// train-vision`. Throws stic::Error naming `where` for an object outside the grid.
+struct CellLabels {
+  std::array<int64_t, 9> shape{}, color{};
+};
+CellLabels cell_labels(const Scene& s, const std::string& where);
+
 }  // namespace stic::world
