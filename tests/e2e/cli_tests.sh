@@ -142,6 +142,8 @@ SFT=(train-sft --model $FIX/llava_llama --data tests/fixtures/peft/sft_data.json
   && ok "train-sft: stop at 2, resume to 3, adapter + metrics.jsonl" || bad "train-sft resume ($(cat "$T/err"))"
 expect_fail "train-sft refuses to overwrite an earlier run" "holds checkpoints of an earlier run; pass --resume" \
   "$STIC" "${SFT[@]}"
+expect_fail "train-sft --resume refuses another data order" 'data_order = "shuffled", this run has "sort_within_step"' \
+  "$STIC" "${SFT[@]}" --resume --sort-within-step
 printf '[{"id":"x","conversations":[{"from":"human","value":"<image>\\nhi"},{"from":"gpt","value":"yo"}]},
  {"id":"y","conversations":[{"from":"human","value":"hi"},{"from":"gpt","value":"hello"}]}]' >"$T/bad.json"
 "$STIC" train-sft --model $FIX/llava_llama --data "$T/bad.json" --output-dir "$T/sft2" --max-steps 1 --lora-r 2 \
