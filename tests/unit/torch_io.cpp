@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "stic/io/safetensors.h"
 #include "stic/model/config.h"
 #include "stic/model/llava.h"
@@ -88,6 +90,29 @@ TEST(Checkpoint, ShardedIndexIsReadAndMissingShardIsNamed) {
   auto e = error_of([&] { stic::Checkpoint c(d); });
   EXPECT_NE(e.find("model.safetensors.index.json: shard 'model-0000"), std::string::npos) << e;
   EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
+}
+
+// tie_word_embeddings: after loading, the output projection is the embedding tensor itself (as
+// HF's tie_weights()), so training updates one tensor from both uses; a saved lm_head.weight is
+// ignored. (Before: two parameters sharing storage, each updated by AdamW on its own.)
+TEST(Checkpoint, TiedEmbeddingsAreOneTensor) {
+  auto d = tmpdir("tied");
+  for (const auto& e : fs::directory_iterator(kParity + "/llava_llama")) fs::copy_file(e.path(), d + "/" + e.path().filename().string());
+  nlohmann::json c = nlohmann::json::parse(stic::read_text_file(d + "/config.json"));
+  c["tie_word_embeddings"] = true;
+  c["text_config"]["tie_word_embeddings"] = true;
+  write_file(d + "/config.json", c.dump());
+  stic::Llava m = stic::load_llava(d, stic::LoadOptions{});
+  auto& lm = m->language_model;
+  ASSERT_TRUE(lm->lm_head->weight.is_same(lm->model->embed_tokens->weight));
+  torch::manual_seed(0);
+  const auto x = torch::randn({3, lm->lm_head->weight.size(1)});
+  lm->lm_head(x).sum().backward();
+  const auto g = lm->model->embed_tokens->weight.grad();
+  ASSERT_TRUE(g.defined());  // d(sum x W^T)/dW: every row is the column sum of x
+  EXPECT_TRUE(torch::allclose(g, x.sum(0).expand_as(g), 1e-5, 1e-6));
+  const stic::Llava untied = stic::load_llava(kParity + "/llava_llama", stic::LoadOptions{});
+  EXPECT_FALSE(untied->language_model->lm_head->weight.is_same(untied->language_model->model->embed_tokens->weight));
 }
 
 TEST(Config, ParsesLlavaHfAndOriginalLayouts) {

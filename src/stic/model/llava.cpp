@@ -236,9 +236,10 @@ Llava load_llava(const LlavaConfig& cfg, const LoadOptions& opts) {
            ", expected ", param.sizes(), " from config.json");
     param.set_data(t.to(opts.device).to(opts.dtype));
   }
-  if (cfg.text.tie_word_embeddings && !found.count("language_model.lm_head.weight"))
-    model->language_model->lm_head->weight.set_data(model->language_model->model->embed_tokens->weight.data());
   model->to(opts.device, opts.dtype);
+  // tied: the output projection IS the embedding (one tensor, one gradient), as HF's tie_weights()
+  // after loading; a saved lm_head.weight is ignored then
+  if (cfg.text.tie_word_embeddings) model->language_model->lm_head->weight = model->language_model->model->embed_tokens->weight;
   return model;
 }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# GPU machine, experiment (docs/world.md, "Session 6"): the world-tiny recipe with the decoder's
+# input and output embeddings tied (config tie_word_embeddings: true, set in the world's model
+# before training). Idea: generating "red" from an image position then pulls that position
+# towards the input embedding of "red", which a question naming "red" could match.
+#   bash bench/world_tied_probe_gpu.sh OUT SEED...
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-/tmp/wtp}; shift; mkdir -p "$OUT"
+. bench/common.sh; use_deps_tools
+JOBS=16 build_stic "$OUT/build.log" stic; wait_build "$OUT/build.log"
+one() {  # SEED
+  local s=$1 WD=/tmp/wtp/s$1 R=/tmp/wtp_s$1.yaml
+  sed -e "s/^device: cpu/device: cuda/; s/^dtype: auto/dtype: fp32/; s/^  seed: 0/  seed: $s/" recipes/world-tiny.yaml > "$R"
+  /tmp/bg/stic pipeline --recipe "$R" --workdir "$WD" --until world --quiet > "$OUT/s$s.log" 2>&1
+  python3 - "$WD/world/model/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["tie_word_embeddings"] = True; c["text_config"]["tie_word_embeddings"] = True
+json.dump(c, open(p, "w"), indent=2)
+PY
+  /tmp/bg/stic pipeline --recipe "$R" --workdir "$WD" --quiet >> "$OUT/s$s.log" 2>&1
+  /tmp/bg/stic eval --model "$WD/pretrain" --benchmark world --data "$WD/world" --out "$WD/eval_pretrain" \
+    --batch-size 100 --max-new-tokens 160 --device cuda --dtype fp32 --quiet >> "$OUT/s$s.log" 2>&1
+}
+for s in "$@"; do one "$s" & done
+wait
+for s in "$@"; do
+  for e in eval_pretrain eval; do
+    f=/tmp/wtp/s$s/$e/summary.md
+    echo "seed $s tied $e: $(sed -n 5p $f) | existence $(grep '^| existence ' $f | cut -d'|' -f3) | position $(grep '^| position ' $f | cut -d'|' -f3) | POPE all $(grep '^| all ' $f | cut -d'|' -f3,7) | choice $(grep '^| choice ' $f | cut -d'|' -f3)"
+  done
+done
+(cd /tmp/wtp && tar czf "$OUT/wtp.tgz" */eval/summary.md */eval_pretrain/summary.md */eval/per_item.jsonl */base/metrics.jsonl */pretrain/metrics.jsonl 2>/dev/null)
