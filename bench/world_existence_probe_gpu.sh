@@ -28,8 +28,7 @@ for s in "$@"; do one "$s" & done
 wait
 for s in "$@"; do
   for e in eval eval_exist; do
-    f=/tmp/wep/s$s/$e/summary.md
-    echo "seed $s $e: $(sed -n 5p $f) | existence $(grep '^| existence ' $f | cut -d'|' -f3) | POPE all $(grep '^| all ' $f | cut -d'|' -f3,7) | choice $(grep '^| choice ' $f | cut -d'|' -f3)"
+    echo "seed $s $e: $(world_eval_line /tmp/wep/s$s/$e/summary.md)"
   done
 done
 (cd /tmp/wep && tar czf "$OUT/wep.tgz" */eval/summary.md */eval_exist/summary.md */eval/per_item.jsonl */eval_exist/per_item.jsonl 2>/dev/null)

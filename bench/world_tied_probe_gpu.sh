@@ -27,8 +27,7 @@ for s in "$@"; do one "$s" & done
 wait
 for s in "$@"; do
   for e in eval_pretrain eval; do
-    f=/tmp/wtp/s$s/$e/summary.md
-    echo "seed $s tied $e: $(sed -n 5p $f) | existence $(grep '^| existence ' $f | cut -d'|' -f3) | position $(grep '^| position ' $f | cut -d'|' -f3) | POPE all $(grep '^| all ' $f | cut -d'|' -f3,7) | choice $(grep '^| choice ' $f | cut -d'|' -f3)"
+    echo "seed $s tied $e: $(world_eval_line /tmp/wtp/s$s/$e/summary.md)"
   done
 done
 (cd /tmp/wtp && tar czf "$OUT/wtp.tgz" */eval/summary.md */eval_pretrain/summary.md */eval/per_item.jsonl */base/metrics.jsonl */pretrain/metrics.jsonl 2>/dev/null)
