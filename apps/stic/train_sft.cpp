@@ -251,7 +251,7 @@ void register_train_sft(CLI::App& app) {
   c->add_option("--log-every", a->train.log_every, "metrics.jsonl / progress every N steps");
   auto* group = c->add_flag("--group-by-length", a->train.group_by_length, "length-grouped batches (HF's sampler)");
   c->add_flag("--sort-within-step", a->train.sort_within_step,
-              "sort each step's batch-size x grad-accum examples by length before cutting micro-batches (less padding)")
+              "sort each step's batch-size x grad-accum examples by length before cutting micro-batches (less padding with --grad-accum > 1)")
       ->excludes(group);
   c->add_flag("--resume", a->train.resume, "continue the run in --output-dir from its latest checkpoint");
   c->add_option("--stop-after", a->train.stop_after, "checkpoint and stop at this step (resume later)");

@@ -12,6 +12,7 @@
 #include "stic/io/safetensors.h"
 #include "stic/model/config.h"
 #include "stic/model/llava.h"
+#include "stic/model/lora.h"
 #include "stic/util/error.h"
 
 namespace fs = std::filesystem;
@@ -111,6 +112,13 @@ TEST(Checkpoint, TiedEmbeddingsAreOneTensor) {
   const auto g = lm->model->embed_tokens->weight.grad();
   ASSERT_TRUE(g.defined());  // d(sum x W^T)/dW: every row is the column sum of x
   EXPECT_TRUE(torch::allclose(g, x.sum(0).expand_as(g), 1e-5, 1e-6));
+  // the registered lm_head parameter shares the storage and is not trained
+  for (auto& p : m->named_parameters()) {
+    if (p.key() == "language_model.lm_head.weight") {
+      EXPECT_EQ(p.value().data_ptr(), lm->model->embed_tokens->weight.data_ptr());
+    }
+  }
+  for (auto& [n, t] : stic::set_trainable(m, stic::LoraConfig{}, /*full=*/true)) EXPECT_NE(n, "language_model.lm_head.weight");
   const stic::Llava untied = stic::load_llava(kParity + "/llava_llama", stic::LoadOptions{});
   EXPECT_FALSE(untied->language_model->lm_head->weight.is_same(untied->language_model->model->embed_tokens->weight));
 }

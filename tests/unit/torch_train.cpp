@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "stic/infer/runner.h"
@@ -455,46 +456,58 @@ TEST(CellLoss, HandDerived) {
   EXPECT_NEAR(empty.item<double>(), std::log1p(std::exp(-2.0)), 1e-6);
 }
 
-// sort_within_step: each step (batch_size x grad_accum examples) holds the same examples as
-// without it, its micro-batches in order of decreasing length; the epoch is still a permutation.
+// sort_within_step: each optimizer step (grad_accum micro-batches, counted across epochs) holds
+// the same examples as without it, in order of decreasing length — also the steps that span two
+// epochs (10 micro-batches per epoch, 3 per step), sorted in their two parts; every epoch is still
+// a permutation.
 TEST(Trainer, SortWithinStepKeepsEachStepsExamples) {
   std::vector<int64_t> lengths;
-  for (int i = 0; i < 37; ++i) lengths.push_back((i * 7919) % 101 + 1);  // 37 records: a short last step
+  for (int i = 0; i < 37; ++i) lengths.push_back((i * 7919) % 101 + 1);  // 37 records: a short last micro-batch
   auto order = [&](bool sort) {
     stic::TrainConfig tc;
     tc.batch_size = 4;
     tc.grad_accum = 3;
-    tc.max_steps = 8;
+    tc.max_steps = 10;
     tc.seed = 5;
     tc.sort_within_step = sort;
     auto w = torch::zeros({1}).set_requires_grad(true);
     stic::Trainer t(tc, {{"w", w}}, lengths, [](const std::vector<int64_t>&) { return stic::MicroBatchResult{}; },
                     [](const std::string&) {});
     std::vector<std::vector<int64_t>> micro;
-    for (int64_t m = 0; m < t.micro_batches_per_epoch(); ++m) micro.push_back(t.micro_batch(m));
+    for (int64_t m = 0; m < 3 * t.micro_batches_per_epoch(); ++m) micro.push_back(t.micro_batch(m));
     return micro;
   };
   const auto plain = order(false), sorted = order(true);
-  ASSERT_EQ(plain.size(), 10u);  // ceil(37 / 4)
+  ASSERT_EQ(plain.size(), 30u);  // 3 epochs of ceil(37 / 4) micro-batches
   ASSERT_EQ(sorted.size(), plain.size());
-  std::vector<int64_t> all;
   bool reordered = false;
-  for (size_t s = 0; s < plain.size(); s += 3) {  // one optimizer step = 3 micro-batches
-    std::vector<int64_t> a, b;
-    for (size_t m = s; m < std::min(plain.size(), s + 3); ++m) {
+  int spanning = 0;
+  for (size_t s = 0; s < plain.size(); s += 3) {  // one optimizer step = micro-batches s, s+1, s+2
+    std::map<size_t, std::pair<std::vector<int64_t>, std::vector<int64_t>>> parts;  // epoch -> (plain, sorted)
+    for (size_t m = s; m < s + 3; ++m) {
+      auto& [a, b] = parts[m / 10];
       a.insert(a.end(), plain[m].begin(), plain[m].end());
       b.insert(b.end(), sorted[m].begin(), sorted[m].end());
     }
-    reordered |= a != b;
-    for (size_t i = 1; i < b.size(); ++i) EXPECT_GE(lengths[b[i - 1]], lengths[b[i]]) << "step " << s / 3;
-    all.insert(all.end(), b.begin(), b.end());
-    std::sort(a.begin(), a.end());
-    std::sort(b.begin(), b.end());
-    EXPECT_EQ(a, b) << "step " << s / 3 << " holds other examples";
+    spanning += parts.size() > 1;
+    for (auto& [epoch, ab] : parts) {
+      auto& [a, b] = ab;
+      reordered |= a != b;
+      for (size_t i = 1; i < b.size(); ++i) EXPECT_GE(lengths[b[i - 1]], lengths[b[i]]) << "step " << s / 3 << ", epoch " << epoch;
+      std::sort(a.begin(), a.end());
+      std::sort(b.begin(), b.end());
+      EXPECT_EQ(a, b) << "step " << s / 3 << " holds other examples";
+    }
   }
   EXPECT_TRUE(reordered);
-  std::sort(all.begin(), all.end());
-  for (int64_t i = 0; i < 37; ++i) EXPECT_EQ(all[static_cast<size_t>(i)], i);
+  EXPECT_EQ(spanning, 2);  // the steps of micro-batches 9-11 and 18-20
+  for (size_t e = 0; e < 3; ++e) {
+    std::vector<int64_t> all;
+    for (size_t m = e * 10; m < (e + 1) * 10; ++m) all.insert(all.end(), sorted[m].begin(), sorted[m].end());
+    std::sort(all.begin(), all.end());
+    ASSERT_EQ(all.size(), 37u);
+    for (int64_t i = 0; i < 37; ++i) EXPECT_EQ(all[static_cast<size_t>(i)], i);
+  }
 }
 
 // The trainer's prefix rule (--mm-projector-lr) reaches the optimizer: with the projector's lr 0

@@ -34,7 +34,7 @@ Llava make_initialized_llava(const LlavaConfig& cfg, double std, uint64_t seed, 
   Llava model(cfg);
   init_weights(model, std, seed);
   model->to(device, dtype);
-  if (cfg.text.tie_word_embeddings) model->language_model->lm_head->weight = model->language_model->model->embed_tokens->weight;
+  if (cfg.text.tie_word_embeddings) tie_embeddings(model);
   return model;
 }
 

@@ -188,6 +188,13 @@ Llava load_llava(const std::string& dir, const LoadOptions& opts) {
   return load_llava(load_llava_config(dir, opts.vision_tower), opts);
 }
 
+void tie_embeddings(Llava& model) {
+  auto& lm = model->language_model;
+  torch::NoGradGuard ng;
+  lm->lm_head->weight.set_data(lm->model->embed_tokens->weight.data());  // the registered tensor: no memory of its own
+  lm->lm_head->weight = lm->model->embed_tokens->weight;                  // forward: the embedding itself
+}
+
 Llava load_llava(const LlavaConfig& cfg, const LoadOptions& opts) {
   if (opts.device.is_cuda() && opts.dtype == torch::kFloat32) {
     // fp32 means fp32: no TF32 in cuBLAS matmuls or cuDNN convolutions (HF parity).
@@ -239,7 +246,7 @@ Llava load_llava(const LlavaConfig& cfg, const LoadOptions& opts) {
   model->to(opts.device, opts.dtype);
   // tied: the output projection IS the embedding (one tensor, one gradient), as HF's tie_weights()
   // after loading; a saved lm_head.weight is ignored then
-  if (cfg.text.tie_word_embeddings) model->language_model->lm_head->weight = model->language_model->model->embed_tokens->weight;
+  if (cfg.text.tie_word_embeddings) tie_embeddings(model);
   return model;
 }
 

@@ -243,6 +243,11 @@ struct LoadOptions {
 // Builds the model for `dir`'s config and loads every tensor (name-mapped, shape-checked).
 // A missing or unexpected tensor is a stic::Error naming it and the file.
 Llava load_llava(const std::string& dir, const LoadOptions& opts);
+// tie_word_embeddings: lm_head's weight becomes the embedding tensor itself (one tensor, one
+// gradient, as HF's tie_weights()). Its registered parameter "lm_head.weight" stays, sharing the
+// storage but unused by the forward: training skips it (set_trainable), saving writes the
+// embedding's values under it.
+void tie_embeddings(Llava& model);
 Llava load_llava(const LlavaConfig& cfg, const LoadOptions& opts);
 
 // Maps a checkpoint key to our module name; "" means "ignore this key" (rotary buffers,

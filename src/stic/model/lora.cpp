@@ -119,11 +119,13 @@ void randomize_lora(Llava& model, double std, uint64_t seed) {
 
 std::vector<std::pair<std::string, torch::Tensor>> set_trainable(Llava& model, const LoraConfig& cfg, bool full) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
+  const bool tied = model->cfg.text.tie_word_embeddings;
   for (auto& p : model->named_parameters()) {
     const std::string& n = p.key();
     bool train = full || n.find(".lora_A.") != std::string::npos || n.find(".lora_B.") != std::string::npos;
     for (auto& m : cfg.modules_to_save)
       if (n == m || starts_with(n, m + ".")) train = true;
+    if (tied && n == "language_model.lm_head.weight") train = false;  // the embedding trains for it (tie_embeddings)
     p.value().set_requires_grad(train);
     if (train) out.emplace_back(n, p.value());
   }

@@ -232,11 +232,20 @@ std::vector<int64_t> Trainer::epoch_order(int64_t epoch) const {
                        [&](int64_t x, int64_t y) { return lengths_[x] > lengths_[y]; });
     }
   } else if (cfg_.sort_within_step) {
-    // each step's examples by length, so that each micro-batch holds records of similar length
-    const int64_t step = static_cast<int64_t>(cfg_.batch_size) * cfg_.grad_accum;
-    for (int64_t b = 0; b < n; b += step)
-      std::stable_sort(idx.begin() + b, idx.begin() + std::min(n, b + step),
-                       [&](int64_t x, int64_t y) { return lengths_[x] > lengths_[y]; });
+    // each step's examples by length, so that each micro-batch holds records of similar length.
+    // Steps run on across epochs (micro-batch m is in step m / grad_accum): when an epoch does not
+    // hold whole steps, its first micro-batches finish the step the previous epoch began, and
+    // those are sorted as one run (the step's other part lies in the previous epoch).
+    const int64_t accum = cfg_.grad_accum, bs = cfg_.batch_size;
+    const int64_t into = (epoch * batches_per_epoch_) % accum;  // micro-batches of the open step done
+    int64_t b = 0;
+    auto sort_run = [&](int64_t micro_batches) {
+      const int64_t e = std::min(n, b + micro_batches * bs);
+      std::stable_sort(idx.begin() + b, idx.begin() + e, [&](int64_t x, int64_t y) { return lengths_[x] > lengths_[y]; });
+      b = e;
+    };
+    if (into > 0) sort_run(accum - into);
+    while (b < n) sort_run(accum);
   }
   return idx;
 }

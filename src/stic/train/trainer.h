@@ -8,13 +8,12 @@
 //
 // Data order: epoch e visits a permutation drawn from (seed, e) by a portable generator;
 // with group_by_length, HF's LengthGroupedSampler rule: megabatches of 50 * batch_size,
-// each sorted by length, longest first. With sort_within_step instead, each run of
-// batch_size x grad_accum examples of the permutation (one optimizer step's, when an epoch holds
-// whole steps) is sorted by length before it is cut into micro-batches: less padding, and each
-// step still sees a random sample of the data (HF's grouping makes whole batches of only long or
-// only short records, which cost the world-tiny base stage much of its held-out loss;
-// docs/world.md "Session 6"; LLaVA's length grouping likewise sorts within one global batch
-// only). The data cursor is the number of micro-batches
+// each sorted by length, longest first. With sort_within_step instead, the examples of each
+// optimizer step (its grad_accum micro-batches; a step that spans two epochs is sorted in its two
+// parts) are sorted by length before they are cut into micro-batches: less padding, and every
+// step holds the examples it would hold unsorted (HF's grouping makes whole batches of only long
+// or only short records, which cost the world-tiny base stage much of its held-out loss;
+// docs/world.md "Session 6"). The data cursor is the number of micro-batches
 // consumed, so a resumed run sees exactly the batches the uninterrupted run would have.
 //
 // Checkpoints: OUTPUT/checkpoint-<step>/ written as checkpoint-<step>.tmp then renamed, then
