@@ -31,3 +31,10 @@ world_eval_line() {
   _wel_cell() { grep "^| $1 " "$f" | cut -d'|' -f"$2"; }
   echo "$(sed -n 5p "$f") | existence $(_wel_cell existence 3) | position $(_wel_cell position 3) | POPE all $(_wel_cell all 3,7) | choice $(_wel_cell choice 3)"
 }
+
+# recipes/world-tiny.yaml for the GPU (cuda, fp32 as on the CPU) with world seed SEED (it seeds the
+# init too) and world preset PRESET (default world-tiny), on stdout
+world_tiny_gpu_recipe() {
+  sed -e "s/^device: cpu/device: cuda/; s/^dtype: auto/dtype: fp32/; s/^  preset: world-tiny/  preset: ${2:-world-tiny}/; s/^  seed: 0/  seed: $1/" \
+    recipes/world-tiny.yaml
+}

@@ -11,7 +11,7 @@ OUT=${1:-/tmp/wep}; K=${2:-4}; shift 2; mkdir -p "$OUT"
 JOBS=16 build_stic "$OUT/build.log" stic; wait_build "$OUT/build.log"
 one() {  # SEED
   local s=$1 WD=/tmp/wep/s$1 R=/tmp/wep_s$1.yaml
-  sed -e "s/^device: cpu/device: cuda/; s/^dtype: auto/dtype: fp32/; s/^  seed: 0/  seed: $s/" recipes/world-tiny.yaml > "$R"
+  world_tiny_gpu_recipe "$s" > "$R"
   /tmp/bg/stic pipeline --recipe "$R" --workdir "$WD" --quiet > "$OUT/s$s.log" 2>&1 &
   local p=$!
   while [ ! -f "$WD/pretrain/.done" ] && kill -0 $p 2>/dev/null; do sleep 5; done

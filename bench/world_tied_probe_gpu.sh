@@ -11,7 +11,7 @@ OUT=${1:-/tmp/wtp}; shift; mkdir -p "$OUT"
 JOBS=16 build_stic "$OUT/build.log" stic; wait_build "$OUT/build.log"
 one() {  # SEED
   local s=$1 WD=/tmp/wtp/s$1 R=/tmp/wtp_s$1.yaml
-  sed -e "s/^device: cpu/device: cuda/; s/^dtype: auto/dtype: fp32/; s/^  seed: 0/  seed: $s/" recipes/world-tiny.yaml > "$R"
+  world_tiny_gpu_recipe "$s" > "$R"
   /tmp/bg/stic pipeline --recipe "$R" --workdir "$WD" --until world --quiet > "$OUT/s$s.log" 2>&1
   python3 - "$WD/world/model/config.json" <<'PY'
 import json, sys

@@ -42,8 +42,7 @@ tweak() {  # TWEAKS < recipe > recipe: set KEY: VALUE in each named top-level SE
 run_one() {  # SPEC
   local preset P B PLR BLR SEED TWEAKS name R WD t0
   parse "$1"; R=/tmp/wtv_$name.yaml; WD=/tmp/wtv/$name
-  sed -e "s/^device: cpu/device: cuda/; s/^dtype: auto/dtype: fp32/; s/^  preset: world-tiny/  preset: $preset/; s/^  seed: 0/  seed: $SEED/" \
-      recipes/world-tiny.yaml |
+  world_tiny_gpu_recipe "$SEED" "$preset" |
     awk -v P="$P" -v B="$B" -v PLR="$PLR" -v BLR="$BLR" '/^pretrain:/{s="p"} /^base:/{s="b"} /^instruct:/{s=""}
       /max_steps:/{ if(s=="p") sub(/[0-9]+/,P); else if(s=="b") sub(/[0-9]+/,B) }
       /^  lr:/{ if(s=="p" && PLR!="") sub(/[0-9.e-]+$/,PLR); else if(s=="b" && BLR!="") sub(/[0-9.e-]+$/,BLR) } {print}' |

@@ -76,11 +76,19 @@ int run_train_sft(SftArgs a) {
     apply_lora(model, lora);
   }
   auto params = set_trainable(model, lora, a.full);
+  // per-group peak lrs (LLaVA's mm_projector_lr / mm_vision_tower_lr): the first matching prefix wins
+  std::vector<std::pair<std::string, double>> lr_by_prefix;
+  if (a.mm_projector_lr >= 0) lr_by_prefix.push_back({"multi_modal_projector.", a.mm_projector_lr});
+  if (a.mm_vision_tower_lr >= 0) {
+    lr_by_prefix.push_back({"vision_tower.", a.mm_vision_tower_lr});
+    lr_by_prefix.push_back({"image_newline", a.mm_vision_tower_lr});
+  }
   // an lr of 0 freezes: those weights leave the trainable set (no gradients computed for them;
   // numerically the same as updating with lr 0, as AdamW's decay is scaled by the lr too)
   auto frozen = [&](const std::string& n) {
-    return (a.mm_vision_tower_lr == 0 && (n.rfind("vision_tower.", 0) == 0 || n.rfind("image_newline", 0) == 0)) ||
-           (a.mm_projector_lr == 0 && n.rfind("multi_modal_projector.", 0) == 0);
+    for (const auto& [prefix, lr] : lr_by_prefix)
+      if (n.rfind(prefix, 0) == 0) return lr == 0;
+    return false;
   };
   for (auto it = params.begin(); it != params.end();) {
     if (frozen(it->first)) {
@@ -108,11 +116,7 @@ int run_train_sft(SftArgs a) {
   tc.output_dir = a.output_dir;
   tc.schedule = a.schedule;
   tc.progress = !a.no_progress;
-  if (a.mm_projector_lr >= 0) tc.lr_by_prefix.push_back({"multi_modal_projector.", a.mm_projector_lr});
-  if (a.mm_vision_tower_lr >= 0) {
-    tc.lr_by_prefix.push_back({"vision_tower.", a.mm_vision_tower_lr});
-    tc.lr_by_prefix.push_back({"image_newline", a.mm_vision_tower_lr});
-  }
+  tc.lr_by_prefix = lr_by_prefix;
   int64_t n_params = 0;
   for (auto& p : model->language_model->parameters()) n_params += p.numel();
   tc.flops_per_token = 6.0 * static_cast<double>(n_params);

@@ -245,8 +245,8 @@ struct LoadOptions {
 Llava load_llava(const std::string& dir, const LoadOptions& opts);
 // tie_word_embeddings: lm_head's weight becomes the embedding tensor itself (one tensor, one
 // gradient, as HF's tie_weights()). Its registered parameter "lm_head.weight" stays, sharing the
-// storage but unused by the forward: training skips it (set_trainable), saving writes the
-// embedding's values under it.
+// storage but unused by the forward: training skips it (set_trainable) and full checkpoints leave
+// it out (save_full_checkpoint), as HF saves tied weights once.
 void tie_embeddings(Llava& model);
 Llava load_llava(const LlavaConfig& cfg, const LoadOptions& opts);
 

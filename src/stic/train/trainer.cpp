@@ -224,13 +224,12 @@ std::vector<int64_t> Trainer::epoch_order(int64_t epoch) const {
     const int64_t j = static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1));
     std::swap(idx[i], idx[j]);
   }
+  auto longest_first = [&](int64_t b, int64_t e) {  // idx[b, e) by length, longest first, stable
+    std::stable_sort(idx.begin() + b, idx.begin() + e, [&](int64_t x, int64_t y) { return lengths_[x] > lengths_[y]; });
+  };
   if (cfg_.group_by_length) {
     const int64_t mega = 50LL * cfg_.batch_size;
-    for (int64_t b = 0; b < n; b += mega) {
-      const int64_t e = std::min(n, b + mega);
-      std::stable_sort(idx.begin() + b, idx.begin() + e,
-                       [&](int64_t x, int64_t y) { return lengths_[x] > lengths_[y]; });
-    }
+    for (int64_t b = 0; b < n; b += mega) longest_first(b, std::min(n, b + mega));
   } else if (cfg_.sort_within_step) {
     // each step's examples by length, so that each micro-batch holds records of similar length.
     // Steps run on across epochs (micro-batch m is in step m / grad_accum): when an epoch does not
@@ -241,7 +240,7 @@ std::vector<int64_t> Trainer::epoch_order(int64_t epoch) const {
     int64_t b = 0;
     auto sort_run = [&](int64_t micro_batches) {
       const int64_t e = std::min(n, b + micro_batches * bs);
-      std::stable_sort(idx.begin() + b, idx.begin() + e, [&](int64_t x, int64_t y) { return lengths_[x] > lengths_[y]; });
+      longest_first(b, e);
       b = e;
     };
     if (into > 0) sort_run(accum - into);
