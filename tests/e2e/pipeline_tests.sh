@@ -142,6 +142,15 @@ printf 'name: x\nbase:\n  max_steps: many\n' >"$T/value.yaml"
 "$STIC" pipeline --recipe "$T/value.yaml" --workdir "$T/w4" >"$T/log" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "value.yaml:3: 'max_steps': cannot read 'many' as an integer" "$T/log" \
   && ok "bad value: located error" || bad "bad value (rc $rc): $(cat "$T/log")"
+printf 'name: x\nbase:\n  max_steps: 3\n  group_by_length: sorted\n' >"$T/group.yaml"
+printf 'name: x\nbase:\n  max_steps: 3\n  freeze_projector: maybe\n' >"$T/bool.yaml"
+"$STIC" pipeline --recipe "$T/group.yaml" --workdir "$T/w6" >"$T/log" 2>&1; rc=$?
+"$STIC" pipeline --recipe "$T/bool.yaml" --workdir "$T/w7" >"$T/log2" 2>&1; rc2=$?
+[ $rc -eq 1 ] && grep -q "group.yaml:4: group_by_length must be false, true or step (got 'sorted')" "$T/log" \
+  && [ $rc2 -eq 1 ] && grep -q "bool.yaml:4: 'freeze_projector': cannot read 'maybe' as true or false" "$T/log2" \
+  && [ ! -e "$T/w6/world" ] && [ ! -e "$T/w7/world" ] \
+  && ok "bad group_by_length / boolean: located errors before any work" \
+  || bad "bad grouping/bool (rc $rc/$rc2): $(cat "$T/log" "$T/log2")"
 "$STIC" pipeline --recipe $R --workdir "$W" --max-steps 31 >"$T/log" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "holds a run of a different recipe (differs in base" "$T/log" \
   && ok "work folder of another recipe refused" || bad "other recipe (rc $rc): $(cat "$T/log")"
