@@ -21,7 +21,8 @@ struct SftArgs {
   std::string eval_data;
   int64_t eval_every = 0, eval_examples = 128;
   std::string model, adapter, data, image_dir, output_dir, tmpl = "auto", device = "cpu", dtype = "auto",
-                                                            vision_tower, schedule = "cosine", targets;
+                                                            vision_tower, schedule = "cosine", targets,
+                                                            image_marker = "front";
   TrainConfig train;
   LoraConfig lora;
   int64_t max_length = 2048;
@@ -107,6 +108,7 @@ int run_train_sft(SftArgs a) {
   SftOptions so;
   so.template_name = a.tmpl;
   so.image_dir = a.image_dir;
+  so.image_marker = a.image_marker;
   so.max_length = a.max_length;
   so.errors_path = a.output_dir + "/errors.jsonl";
   if (!a.train.resume) std::filesystem::remove(so.errors_path, ec);
@@ -149,10 +151,10 @@ int run_train_sft(SftArgs a) {
                    e.image_gain, static_cast<long long>(e.examples));
     });
   }
-  trainer.set_fingerprint({{"data", a.data}, {"model", a.model}, {"full", a.full ? "1" : "0"}});
+  trainer.set_fingerprint({{"data", a.data}, {"model", a.model}, {"full", a.full ? "1" : "0"}, {"image_marker", a.image_marker}});
   {
     nlohmann::json cfg = {{"verb", "train-sft"}, {"model", a.model}, {"adapter", a.adapter}, {"data", a.data},
-                          {"image_dir", a.image_dir}, {"template", a.tmpl}, {"device", a.device}, {"dtype", a.dtype},
+                          {"image_dir", a.image_dir}, {"image_marker", a.image_marker}, {"template", a.tmpl}, {"device", a.device}, {"dtype", a.dtype},
                           {"lr", tc.lr}, {"mm_projector_lr", a.mm_projector_lr},
                           {"mm_vision_tower_lr", a.mm_vision_tower_lr}, {"schedule", tc.schedule}, {"warmup_ratio", tc.warmup_ratio},
                           {"batch_size", tc.batch_size}, {"grad_accum", tc.grad_accum}, {"max_steps", tc.max_steps},
@@ -241,6 +243,9 @@ void register_train_sft(CLI::App& app) {
   c->add_option("--grad-accum", a->train.grad_accum, "micro-batches per optimizer step")->check(CLI::PositiveNumber);
   c->add_option("--weight-decay", a->train.adam.weight_decay, "AdamW decoupled weight decay");
   c->add_option("--max-grad-norm", a->train.max_grad_norm, "clip the global grad norm (0: off)");
+  c->add_option("--image-marker", a->image_marker,
+                 "where the image goes in its turn: front (LLaVA moves <image> to the start) or keep (where the text has it, as HF)")
+      ->check(CLI::IsMember({"front", "keep"}));
   c->add_option("--max-length", a->max_length, "decoder positions per sample, image included")->check(CLI::PositiveNumber);
   c->add_option("--lora-r", a->lora.r, "LoRA rank")->check(CLI::PositiveNumber);
   c->add_option("--lora-alpha", a->lora.alpha, "LoRA alpha");

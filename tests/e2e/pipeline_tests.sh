@@ -64,6 +64,7 @@ bc = json.load(open(f"{w}/base/train_config.json"))
 assert bc["model"] == f"{w}/pretrain" and bc["sort_within_step"] and bc["grad_accum"] == 2, bc   # base continues pretrain
 ic = json.load(open(f"{w}/instruct/train_config.json"))
 assert ic["mm_projector_lr"] == 0 and not ic["sort_within_step"], ic      # freeze_projector; grouping per stage
+assert ic["image_marker"] == "keep" and bc["image_marker"] == "front", (ic, bc)   # the recipe's image_marker
 pc = json.load(open(f"{w}/pretrain/train_config.json"))
 assert pc["model"] == f"{w}/vision" and pc["mm_vision_tower_lr"] == 0, pc          # pretrain continues vision, frozen
 vm = [json.loads(l) for l in open(f"{w}/vision/metrics.jsonl")]
@@ -144,13 +145,16 @@ printf 'name: x\nbase:\n  max_steps: many\n' >"$T/value.yaml"
   && ok "bad value: located error" || bad "bad value (rc $rc): $(cat "$T/log")"
 printf 'name: x\nbase:\n  max_steps: 3\n  group_by_length: sorted\n' >"$T/group.yaml"
 printf 'name: x\nbase:\n  max_steps: 3\n  freeze_projector: maybe\n' >"$T/bool.yaml"
+printf 'name: x\npretrain:\n  max_steps: 3\n  image_marker: middle\nbase:\n  max_steps: 3\n' >"$T/marker.yaml"
 "$STIC" pipeline --recipe "$T/group.yaml" --workdir "$T/w6" >"$T/log" 2>&1; rc=$?
 "$STIC" pipeline --recipe "$T/bool.yaml" --workdir "$T/w7" >"$T/log2" 2>&1; rc2=$?
+"$STIC" pipeline --recipe "$T/marker.yaml" --workdir "$T/w8" >"$T/log3" 2>&1; rc3=$?
 [ $rc -eq 1 ] && grep -q "group.yaml:4: group_by_length must be false, true or step (got 'sorted')" "$T/log" \
   && [ $rc2 -eq 1 ] && grep -q "bool.yaml:4: 'freeze_projector': cannot read 'maybe' as true or false" "$T/log2" \
-  && [ ! -e "$T/w6/world" ] && [ ! -e "$T/w7/world" ] \
-  && ok "bad group_by_length / boolean: located errors before any work" \
-  || bad "bad grouping/bool (rc $rc/$rc2): $(cat "$T/log" "$T/log2")"
+  && [ $rc3 -eq 1 ] && grep -q "marker.yaml:4: image_marker must be front or keep (got 'middle')" "$T/log3" \
+  && [ ! -e "$T/w6/world" ] && [ ! -e "$T/w7/world" ] && [ ! -e "$T/w8/world" ] \
+  && ok "bad group_by_length / boolean / image_marker: located errors before any work" \
+  || bad "bad grouping/bool/marker (rc $rc/$rc2/$rc3): $(cat "$T/log" "$T/log2" "$T/log3")"
 "$STIC" pipeline --recipe $R --workdir "$W" --max-steps 31 >"$T/log" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "holds a run of a different recipe (differs in base" "$T/log" \
   && ok "work folder of another recipe refused" || bad "other recipe (rc $rc): $(cat "$T/log")"

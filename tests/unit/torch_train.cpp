@@ -587,6 +587,59 @@ TEST(Sft, EvaluateLossAndImageGain) {
   stic::remove_tree(d);
 }
 
+// Where the image goes in its turn: "front" moves the marker to the start as LLaVA's
+// preprocess_multimodal does; "keep" leaves it where the text has it (HF's processors), and the
+// image features are spliced in at that place.
+TEST(Sft, ImageMarkerFrontOrKeep) {
+  const std::string d = tmpdir("marker");
+  nlohmann::json recs = nlohmann::json::array(
+      {{{"id", "q-first"}, {"image", "china.jpg"},
+        {"conversations", {{{"from", "human"}, {"value", "What color is the roof?\n<image>"}}, {{"from", "gpt"}, {"value", "Red."}}}}}});
+  std::ofstream(d + "/data.json") << recs.dump();
+  stic::Runner r(kParity + "/llava_llama", stic::LoadOptions{});
+  r.model()->eval();
+  const auto& tok = r.tokenizer();
+  auto expect_ids = [&](const std::string& user) {
+    auto enc = stic::encode_chat(tok, stic::TemplateKind::VicunaV1, {{"user", user}, {"assistant", "Red."}});
+    for (auto& x : enc.ids)
+      if (x == tok.token_to_id("<image>")) x = r.placeholder_id();
+    return enc;
+  };
+  auto at = [&](const std::vector<int64_t>& ids) {
+    return std::find(ids.begin(), ids.end(), r.placeholder_id()) - ids.begin();
+  };
+  stic::SftOptions so;
+  so.template_name = "vicuna_v1";
+  so.image_dir = kImages;
+  stic::SftTask front(r, d + "/data.json", so);
+  so.image_marker = "keep";
+  stic::SftTask keep(r, d + "/data.json", so);
+  ASSERT_EQ(front.examples().size(), 1u);
+  ASSERT_EQ(keep.examples().size(), 1u);
+  const auto want_front = expect_ids("<image>\nWhat color is the roof?");
+  const auto want_keep = expect_ids("What color is the roof?\n<image>");
+  EXPECT_EQ(front.examples()[0].chat.ids, want_front.ids);
+  EXPECT_EQ(front.examples()[0].chat.labels, want_front.labels);
+  EXPECT_EQ(keep.examples()[0].chat.ids, want_keep.ids);
+  EXPECT_EQ(keep.examples()[0].chat.labels, want_keep.labels);
+  const int64_t pf = at(want_front.ids), pk = at(want_keep.ids);
+  EXPECT_GT(pk, pf + 5);  // the question's tokens come before the image
+  // the same image features, spliced in at each layout's placeholder
+  torch::NoGradGuard ng;
+  auto bf = front.build_batch({0}), bk = keep.build_batch({0});
+  // image positions: the placeholder becomes the image's tokens (the two texts tokenize to
+  // slightly different lengths)
+  const int64_t n = bf.embeds.size(1) - static_cast<int64_t>(want_front.ids.size()) + 1;
+  ASSERT_EQ(n, bk.embeds.size(1) - static_cast<int64_t>(want_keep.ids.size()) + 1);
+  ASSERT_GT(n, 1);
+  EXPECT_TRUE(torch::equal(bf.embeds[0].narrow(0, pf, n), bk.embeds[0].narrow(0, pk, n)));
+  EXPECT_FALSE(torch::equal(bf.embeds[0].narrow(0, pk, n), bk.embeds[0].narrow(0, pk, n)));
+  EXPECT_TRUE(std::isfinite(keep.loss(bk).item<double>()));
+  so.image_marker = "middle";
+  EXPECT_THROW(stic::SftTask(r, d + "/data.json", so), stic::Error);
+  stic::remove_tree(d);
+}
+
 // Gradient checkpointing recomputes each decoder layer in the backward: the same loss and the
 // same gradients, bit for bit on CPU, with LoRA dropout on (the recompute replays the RNG) and
 // with frozen embeddings (the first layer's input gets requires_grad).

@@ -25,8 +25,10 @@ bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
-// Short-answer prompts (LLaVA's single-word / option-letter suffixes) need only a few tokens.
-bool short_answer_prompt(const std::string& prompt) {
+// Short-answer prompts (LLaVA's single-word / option-letter suffixes) need only a few tokens. The
+// suffix ends the text; an image marker may follow it (a question asked before the image).
+bool short_answer_prompt(std::string prompt) {
+  if (ends_with(prompt, "\n<image>")) prompt.resize(prompt.size() - 8);
   return ends_with(prompt, "Answer the question using a single word or phrase.") ||
          ends_with(prompt, "Answer with the option's letter from the given choices directly.");
 }

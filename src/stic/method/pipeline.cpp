@@ -425,6 +425,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
     if (t.freeze_projector) a.insert(a.end(), {"--mm-projector-lr", "0"});
     if (t.group_by_length == "true") a.push_back("--group-by-length");
     if (t.group_by_length == "step") a.push_back("--sort-within-step");
+    if (t.image_marker != "front") a.insert(a.end(), {"--image-marker", t.image_marker});
     resume_if_started(a, out);
     return a;
   };

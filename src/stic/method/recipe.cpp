@@ -71,6 +71,12 @@ std::map<std::string, Setter> train_setters(const std::string& path, TrainStage&
          if (t.group_by_length != "false" && t.group_by_length != "true" && t.group_by_length != "step")
            fail(where(path, n), "group_by_length must be false, true or step (got '", t.group_by_length, "')");
        }},
+      {"image_marker",
+       [&](const YAML::Node& n) {
+         t.image_marker = scalar<std::string>(path, "image_marker", n);
+         if (t.image_marker != "front" && t.image_marker != "keep")
+           fail(where(path, n), "image_marker must be front or keep (got '", t.image_marker, "')");
+       }},
   };
 }
 
@@ -95,7 +101,8 @@ nlohmann::json train_json(const TrainStage& t) {
           {"warmup_ratio", t.warmup_ratio}, {"weight_decay", t.weight_decay},
           {"max_grad_norm", t.max_grad_norm}, {"schedule", t.schedule}, {"max_length", t.max_length},
           {"seed", t.seed}, {"freeze_vision", t.freeze_vision},
-          {"freeze_projector", t.freeze_projector}, {"group_by_length", t.group_by_length}};
+          {"freeze_projector", t.freeze_projector}, {"group_by_length", t.group_by_length},
+          {"image_marker", t.image_marker}};
 }
 
 }  // namespace
@@ -141,7 +148,7 @@ Recipe load_recipe(const std::string& path) {
          {"vision",
           [&](const YAML::Node& n) {
             auto setters = train_setters(path, r.vision);
-            for (const char* k : {"grad_accum", "max_length", "freeze_vision", "freeze_projector", "group_by_length"}) setters.erase(k);  // not train-vision's
+            for (const char* k : {"grad_accum", "max_length", "freeze_vision", "freeze_projector", "group_by_length", "image_marker"}) setters.erase(k);  // not train-vision's
             apply(path, "vision", n, setters);
           }},
          {"pretrain", [&](const YAML::Node& n) { apply(path, "pretrain", n, train_setters(path, r.pretrain)); }},

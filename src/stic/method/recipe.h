@@ -38,6 +38,7 @@ struct TrainStage {
   // similar length) or "step" (--sort-within-step: each step's examples sorted by length before
   // they are cut into grad_accum micro-batches; the steps see the same examples as with "false")
   std::string group_by_length = "false";
+  std::string image_marker = "front";  // train-sft --image-marker: front (LLaVA) or keep (in place)
 };
 
 struct Recipe {

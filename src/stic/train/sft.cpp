@@ -184,6 +184,8 @@ SftTask::SftTask(Runner& runner, const std::string& data_path, const SftOptions&
     : runner_(runner), opts_(opts), data_path_(data_path) {
   const std::string tname = opts.template_name == "auto" ? runner.config().default_template : opts.template_name;
   kind_ = template_from_name(tname.empty() ? "vicuna_v1" : tname);
+  if (opts.image_marker != "front" && opts.image_marker != "keep")
+    fail("train-sft: image_marker must be front or keep (got '", opts.image_marker, "')");
   if (kind_ == TemplateKind::Raw) fail("train-sft: --template raw has no answer markers; use a chat template");
   // records already reported by an earlier (interrupted) run of the same output
   if (!opts_.errors_path.empty() && file_exists(opts_.errors_path)) {
@@ -226,11 +228,14 @@ SftTask::SftTask(Runner& runner, const std::string& data_path, const SftOptions&
         skip(r.record, r.id, "image_missing", where + ": image file " + ex.image + " does not exist");
         continue;
       }
-      // LLaVA's preprocess_multimodal: the marker goes first in its turn, "<image>\n" + rest.
+      // LLaVA's preprocess_multimodal: the marker goes first in its turn, "<image>\n" + rest
+      // (image_marker "keep": it stays where the text has it).
       bool placed = false;
       for (size_t t = 0; t < r.turns.size(); t += 2) {
         auto& c = r.turns[t].content;
-        if (count_markers(c)) {
+        if (count_markers(c) && opts.image_marker == "keep") {
+          placed = true;
+        } else if (count_markers(c)) {
           std::string rest = c;
           rest.erase(rest.find("<image>"), 7);
           c = "<image>\n" + strip(rest);

@@ -52,6 +52,9 @@ EncodedChat encode_chat(const Tokenizer& tok, TemplateKind kind, const std::vect
 struct SftOptions {
   std::string template_name = "auto";
   std::string image_dir;           // image paths are relative to it
+  // where the image goes in its turn: "front" (LLaVA's preprocess_multimodal moves the marker to
+  // the start, "<image>\n" + text) or "keep" (where the text puts it, as HF's processors do)
+  std::string image_marker = "front";
   int64_t max_length = 2048;       // decoder positions, image features included
   std::string errors_path;         // errors.jsonl of skipped records ("" = none)
   int max_messages = 20;           // per-record messages on stderr before going quiet
