@@ -11,6 +11,9 @@ AdamW lr 1e-3 after 30 warmup steps, 16 examples per step. Tasks:
   exist  "exist c s ?" -> yes / no (half the negatives share a colour or a shape with an object)
   where  "where c s ?" -> the object's place (looked up by its name)
   color  "color? s p ?" -> the colour of the object at place p (looked up by its place)
+  texist, twhere  the same questions about the scene written out as text before them (a blank
+                  image): a lookup in the text, as describe-and-respond needs
+--pre-tasks/--pre-steps train on other tasks first (e.g. the text lookups, then the image ones).
 Layouts: image-first (LLaVA: the request after the image), question-first (the request before
 the image, then an answer marker), or mix (each step one or the other). --one-token names an
 object by one colour-shape token instead of two. Prints held-out accuracy (400 examples per
@@ -35,6 +38,8 @@ ap.add_argument("--lr", type=float, default=1e-3)
 ap.add_argument("--layout", default="image-first", choices=["image-first", "question-first", "mix"])
 ap.add_argument("--one-token", action="store_true", help="name an object by one colour-shape token")
 ap.add_argument("--threads", type=int, default=1)
+ap.add_argument("--pre-tasks", default="", help="first train on these (e.g. texist,twhere) for --pre-steps")
+ap.add_argument("--pre-steps", type=int, default=0)
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(args.seed)
@@ -67,8 +72,8 @@ def name(c, s):
     return ["<pad>", f"cs{c * NS + s}"] if args.one_token else [f"c{c}", f"s{s}"]
 
 
-def sample(task):
-    sc = scene()
+def sample(task, sc=None):
+    sc = sc or scene()
     if task == "desc":
         q, a = ["desc", "<pad>", "<pad>", "?"], []
         for p, c, s in sc:
@@ -96,6 +101,12 @@ def sample(task):
     elif task == "color":
         p, c, s = rng.choice(sc)
         q, a = ["color?", f"s{s}", f"p{p}", "?"], [f"c{c}", "<eos>"]
+    elif task in ("texist", "twhere"):  # text only: the scene written out, then the question
+        text = []
+        for p, c, s in sc:
+            text += [f"c{c}", f"s{s}", f"p{p}", ";"]
+        _, q, a = sample(task[1:], sc)
+        return features([]), [ID[w] for w in text] + q, a
     else:
         raise SystemExit(f"unknown task {task}")
     return features(sc), [ID[w] for w in q], [ID[w] for w in a]
@@ -159,16 +170,19 @@ tasks = args.tasks.split(",")
 model = Decoder()
 opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
 fixed_qf = 1 if args.layout == "question-first" else 0
-for step in range(1, args.steps + 1):
+pre = args.pre_tasks.split(",") if args.pre_tasks else []
+for step in range(1, args.pre_steps + args.steps + 1):
     for group in opt.param_groups:
         group["lr"] = args.lr * min(1, step / 30)
     qf = rng.randrange(2) if args.layout == "mix" else fixed_qf
-    f, tok, lab, _ = batch([rng.choice(tasks) for _ in range(16)], qf)
+    now = pre if step <= args.pre_steps else tasks
+    f, tok, lab, _ = batch([rng.choice(now) for _ in range(16)], 0 if now is pre else qf)
     loss = F.cross_entropy(model(f, tok, 4 if qf else 0).reshape(-1, len(V)), lab.reshape(-1))
     opt.zero_grad()
     loss.backward()
     opt.step()
-    if step % max(1, args.steps // 10) == 0:
+    if step % max(1, (args.pre_steps + args.steps) // 10) == 0:
         for lq in ((0, 1) if args.layout == "mix" else (fixed_qf,)):
-            acc = " ".join(f"{t} {accuracy(t, lq):.3f}" for t in ("exist", "where", "color") if t in tasks)
+            shown = [t for t in ("exist", "where", "color", "texist", "twhere") if t in tasks + pre]
+            acc = " ".join(f"{t} {accuracy(t, 0 if t[0] == 't' else lq):.3f}" for t in shown)
             print(f"step {step} {'question-first' if lq else 'image-first'}: loss {loss.item():.3f} {acc}", flush=True)
