@@ -206,7 +206,7 @@ int run_train_vision(VisionArgs a) {
     r.metrics["shape_acc"] = h.shape / std::max(1.0, h.occupied);
     r.metrics["color_acc"] = h.color / std::max(1.0, h.occupied);
     r.examples = static_cast<int64_t>(idx.size());
-    r.tokens = r.examples;  // images (the trainer's tokens/s is images/s here)
+    r.tokens = r.examples;  // images: the trainer counts them under tc.unit = "images"
     return r;
   };
   // held-out accuracy at occupied cells of the eval pool's first images
@@ -230,6 +230,7 @@ int run_train_vision(VisionArgs a) {
 
   TrainConfig tc = a.train;
   tc.output_dir = a.output_dir;
+  tc.unit = "images";  // metrics "images" / "images_per_s", progress "img/s"
   tc.schedule = a.schedule;
   tc.progress = !a.no_progress;
   auto save = [&](const std::string& dir) { save_full_checkpoint(model, dir); };

@@ -69,6 +69,8 @@ pc = json.load(open(f"{w}/pretrain/train_config.json"))
 assert pc["model"] == f"{w}/vision" and pc["mm_vision_tower_lr"] == 0, pc          # pretrain continues vision, frozen
 vm = [json.loads(l) for l in open(f"{w}/vision/metrics.jsonl")]
 assert any("eval_shape_acc" in j and 0 <= j["eval_shape_acc"] <= 1 and 0 <= j["eval_color_acc"] <= 1 for j in vm), vm
+assert all(j["images"] > 0 and "tokens" not in j for j in vm) and vm[-1]["images"] == 8 * 8, vm[-1]   # counted as images (8 steps x 8)
+assert all(j["tokens"] > 0 for j in map(json.loads, open(f"{w}/base/metrics.jsonl"))), "base metrics count tokens"
 import struct
 def tensors(path):
     with open(path, "rb") as f:

@@ -439,13 +439,13 @@ TrainResult Trainer::run() {
       if (metrics && (step % std::max<int64_t>(1, cfg_.log_every) == 0 || step == total_steps_ || !extra.empty())) {
         const double t = now_s();
         nlohmann::json j = {{"step", step}, {"loss", used > 0 ? nlohmann::json(loss) : nlohmann::json(nullptr)},
-                            {"lr", lr}, {"grad_norm", gnorm}, {"tokens", tokens_total},
+                            {"lr", lr}, {"grad_norm", gnorm}, {cfg_.unit, tokens_total},
                             {"epoch", static_cast<double>(micro) / static_cast<double>(batches_per_epoch_)}};
         for (auto& [k, v] : msum) j[k] = used > 0 ? v / used : v;
         for (auto& [k, v] : extra) j[k] = v;
         const double dt = t - time_window_start;
         if (dt > 0) {
-          j["tokens_per_s"] = tokens_window / dt;
+          j[cfg_.unit + "_per_s"] = tokens_window / dt;
           if (cfg_.peak_tflops > 0 && cfg_.flops_per_token > 0)
             j["mfu"] = tokens_window / dt * cfg_.flops_per_token / (cfg_.peak_tflops * 1e12);
         }
@@ -456,9 +456,10 @@ TrainResult Trainer::run() {
         const double t = now_s();
         const double rate = (step - step0) / std::max(1e-9, t);
         const double eta = (total_steps_ - step) / std::max(1e-9, rate);
-        std::fprintf(stderr, "%strain %lld/%lld  loss %.4f  lr %.3g  %.0f tok/s  ETA %s%s", tty ? "\r\033[K" : "",
+        std::fprintf(stderr, "%strain %lld/%lld  loss %.4f  lr %.3g  %.0f %s/s  ETA %s%s", tty ? "\r\033[K" : "",
                      static_cast<long long>(step), static_cast<long long>(total_steps_), loss, lr,
-                     tokens_window / std::max(1e-9, t - time_window_start), fmt_duration(eta).c_str(),
+                     tokens_window / std::max(1e-9, t - time_window_start),
+                     cfg_.unit == "tokens" ? "tok" : cfg_.unit == "images" ? "img" : cfg_.unit.c_str(), fmt_duration(eta).c_str(),
                      tty && step != total_steps_ ? "" : "\n");
         std::fflush(stderr);
       }

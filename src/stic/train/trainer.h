@@ -66,6 +66,9 @@ struct TrainConfig {
   std::vector<std::pair<std::string, double>> lr_by_prefix;
   double peak_tflops = 0.0;         // > 0: log MFU against this peak
   double flops_per_token = 0.0;     // 6 * (trainable-relevant) params, for MFU
+  // what MicroBatchResult::tokens counts: "tokens" (metrics "tokens" / "tokens_per_s", progress
+  // "tok/s") or e.g. "images" (train-vision: "images" / "images_per_s", "img/s")
+  std::string unit = "tokens";
 };
 
 struct MicroBatchResult {
