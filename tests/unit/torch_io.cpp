@@ -121,6 +121,22 @@ TEST(Checkpoint, TiedEmbeddingsAreOneTensor) {
   for (auto& [n, t] : stic::set_trainable(m, stic::LoraConfig{}, /*full=*/true)) EXPECT_NE(n, "language_model.lm_head.weight");
   const stic::Llava untied = stic::load_llava(kParity + "/llava_llama", stic::LoadOptions{});
   EXPECT_FALSE(untied->language_model->lm_head->weight.is_same(untied->language_model->model->embed_tokens->weight));
+  // lm_head in modules_to_save would train nothing on a tied model: refused
+  stic::LoraConfig head;
+  head.modules_to_save = {"language_model.lm_head"};
+  EXPECT_NE(error_of([&] { stic::set_trainable(m, head, false); }).find("ties lm_head to the input embeddings"), std::string::npos);
+  // an adapter that saves its own lm_head (trained on an untied model) would overwrite the tied
+  // embedding when loaded: refused before the model is touched
+  stic::Llava u = stic::load_llava(kParity + "/llava_llama", stic::LoadOptions{});
+  stic::apply_lora(u, head);
+  stic::save_adapter(u, head, d + "/adapter");
+  const auto before = lm->model->embed_tokens->weight.clone();
+  const auto e = error_of([&] { stic::load_adapter(m, d + "/adapter"); });
+  EXPECT_NE(e.find("adapter_model.safetensors: the adapter saves its own lm_head"), std::string::npos) << e;
+  EXPECT_TRUE(torch::equal(lm->model->embed_tokens->weight, before));
+  int lora_modules = 0;
+  for (auto& [n, l] : stic::named_linears(m)) lora_modules += l->has_lora();
+  EXPECT_EQ(lora_modules, 0);  // nothing attached
 }
 
 TEST(Config, ParsesLlavaHfAndOriginalLayouts) {

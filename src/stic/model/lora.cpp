@@ -120,6 +120,10 @@ void randomize_lora(Llava& model, double std, uint64_t seed) {
 std::vector<std::pair<std::string, torch::Tensor>> set_trainable(Llava& model, const LoraConfig& cfg, bool full) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   const bool tied = model->cfg.text.tie_word_embeddings;
+  for (auto& m : cfg.modules_to_save)
+    if (tied && (m == "language_model.lm_head" || m == "language_model.lm_head.weight" || m == "language_model"))
+      fail("modules_to_save lists ", m, ", but this model ties lm_head to the input embeddings (tie_word_embeddings): "
+           "lm_head is the embedding tensor and trains through it; list language_model.model.embed_tokens instead");
   for (auto& p : model->named_parameters()) {
     const std::string& n = p.key();
     bool train = full || n.find(".lora_A.") != std::string::npos || n.find(".lora_B.") != std::string::npos;
@@ -348,6 +352,9 @@ AdapterLoadReport load_adapter(Llava& model, const std::string& dir, LoraConfig*
       if (!params.count(name)) name = canonical_key(kk, other, false);
       if (!params.count(name))
         fail(file, ": tensor '", key, "' names no parameter of this ", model->cfg.model_type, " model");
+      if (name == "language_model.lm_head.weight" && model->cfg.text.tie_word_embeddings)  // before anything is changed
+        fail(file, ": the adapter saves its own lm_head (modules_to_save), but this model ties lm_head to the input "
+             "embeddings (tie_word_embeddings); loading it would overwrite the embeddings — not supported");
       full.emplace_back(name, st.get(key));
       continue;
     }
