@@ -145,8 +145,8 @@ class Decoder(nn.Module):
 
 
 def batch(tasks, qf):
-    # image-first: image, question, answer; question-first: question, image, <ans>, answer. The
-    # question is 4 tokens; the answer's first token is predicted at position NP + 3 + qf.
+    # image-first: image, question, answer; question-first: question (4 tokens), image, <ans>,
+    # answer. The answer's first token is predicted at position NP + len(q) - 1 + qf.
     S = [sample(t) for t in tasks]
     T = max(len(q) + len(a) + qf for _, q, a in S)
     tok = torch.zeros(len(S), T, dtype=torch.long)
@@ -167,6 +167,8 @@ def accuracy(task, qf, n=400):
 
 
 tasks = args.tasks.split(",")
+if args.layout != "image-first" and any(t[0] == "t" for t in tasks + (args.pre_tasks.split(",") if args.pre_tasks else [])):
+    raise SystemExit("text tasks (texist, twhere) need --layout image-first")
 model = Decoder()
 opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
 fixed_qf = 1 if args.layout == "question-first" else 0
@@ -176,7 +178,9 @@ for step in range(1, args.pre_steps + args.steps + 1):
         group["lr"] = args.lr * min(1, step / 30)
     qf = rng.randrange(2) if args.layout == "mix" else fixed_qf
     now = pre if step <= args.pre_steps else tasks
-    f, tok, lab, _ = batch([rng.choice(now) for _ in range(16)], 0 if now is pre else qf)
+    if now is pre:
+        qf = 0
+    f, tok, lab, _ = batch([rng.choice(now) for _ in range(16)], qf)
     loss = F.cross_entropy(model(f, tok, 4 if qf else 0).reshape(-1, len(V)), lab.reshape(-1))
     opt.zero_grad()
     loss.backward()

@@ -151,7 +151,11 @@ int run_train_sft(SftArgs a) {
                    e.image_gain, static_cast<long long>(e.examples));
     });
   }
-  trainer.set_fingerprint({{"data", a.data}, {"model", a.model}, {"full", a.full ? "1" : "0"}, {"image_marker", a.image_marker}});
+  {
+    std::map<std::string, std::string> fp = {{"data", a.data}, {"model", a.model}, {"full", a.full ? "1" : "0"}};
+    if (a.image_marker != "front") fp["image_marker"] = a.image_marker;  // absent = front: older checkpoints resume
+    trainer.set_fingerprint(fp);
+  }
   {
     nlohmann::json cfg = {{"verb", "train-sft"}, {"model", a.model}, {"adapter", a.adapter}, {"data", a.data},
                           {"image_dir", a.image_dir}, {"image_marker", a.image_marker}, {"template", a.tmpl}, {"device", a.device}, {"dtype", a.dtype},

@@ -635,6 +635,30 @@ TEST(Sft, ImageMarkerFrontOrKeep) {
   EXPECT_TRUE(torch::equal(bf.embeds[0].narrow(0, pf, n), bk.embeds[0].narrow(0, pk, n)));
   EXPECT_FALSE(torch::equal(bf.embeds[0].narrow(0, pk, n), bk.embeds[0].narrow(0, pk, n)));
   EXPECT_TRUE(std::isfinite(keep.loss(bk).item<double>()));
+  // a marker in a later turn stays in that turn (front: at its start); no marker: "<image>\n"
+  // starts the first turn in both modes
+  nlohmann::json more = nlohmann::json::array(
+      {{{"id", "later"}, {"image", "china.jpg"},
+        {"conversations", {{{"from", "human"}, {"value", "Hi?"}}, {{"from", "gpt"}, {"value", "Hello."}},
+                           {{"from", "human"}, {"value", "And this?\n<image>"}}, {{"from", "gpt"}, {"value", "Red."}}}}},
+       {{"id", "none"}, {"image", "china.jpg"},
+        {"conversations", {{{"from", "human"}, {"value", "What color is the roof?"}}, {{"from", "gpt"}, {"value", "Red."}}}}}});
+  std::ofstream(d + "/more.json") << more.dump();
+  auto ids_of = [&](std::vector<stic::Turn> turns) {
+    auto enc = stic::encode_chat(tok, stic::TemplateKind::VicunaV1, turns);
+    for (auto& x : enc.ids)
+      if (x == tok.token_to_id("<image>")) x = r.placeholder_id();
+    return enc.ids;
+  };
+  for (const std::string mode : {"front", "keep"}) {
+    so.image_marker = mode;
+    stic::SftTask t(r, d + "/more.json", so);
+    ASSERT_EQ(t.examples().size(), 2u);
+    const std::string third = mode == "keep" ? "And this?\n<image>" : "<image>\nAnd this?";
+    EXPECT_EQ(t.examples()[0].chat.ids,
+              ids_of({{"user", "Hi?"}, {"assistant", "Hello."}, {"user", third}, {"assistant", "Red."}})) << mode;
+    EXPECT_EQ(t.examples()[1].chat.ids, want_front.ids) << mode;
+  }
   so.image_marker = "middle";
   EXPECT_THROW(stic::SftTask(r, d + "/data.json", so), stic::Error);
   stic::remove_tree(d);

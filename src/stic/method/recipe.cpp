@@ -96,13 +96,14 @@ void check_train(const std::string& path, const std::string& section, const Trai
 }
 
 nlohmann::json train_json(const TrainStage& t) {
-  return {{"max_steps", t.max_steps}, {"batch_size", t.batch_size}, {"grad_accum", t.grad_accum},
+  nlohmann::json j = {{"max_steps", t.max_steps}, {"batch_size", t.batch_size}, {"grad_accum", t.grad_accum},
           {"log_every", t.log_every}, {"save_every", t.save_every}, {"lr", t.lr},
           {"warmup_ratio", t.warmup_ratio}, {"weight_decay", t.weight_decay},
           {"max_grad_norm", t.max_grad_norm}, {"schedule", t.schedule}, {"max_length", t.max_length},
           {"seed", t.seed}, {"freeze_vision", t.freeze_vision},
-          {"freeze_projector", t.freeze_projector}, {"group_by_length", t.group_by_length},
-          {"image_marker", t.image_marker}};
+          {"freeze_projector", t.freeze_projector}, {"group_by_length", t.group_by_length}};
+  if (t.image_marker != "front") j["image_marker"] = t.image_marker;  // absent = front: older work folders still match
+  return j;
 }
 
 }  // namespace

@@ -123,7 +123,8 @@ std::vector<std::pair<std::string, torch::Tensor>> set_trainable(Llava& model, c
   for (auto& m : cfg.modules_to_save)
     if (tied && (m == "language_model.lm_head" || m == "language_model.lm_head.weight" || m == "language_model"))
       fail("modules_to_save lists ", m, ", but this model ties lm_head to the input embeddings (tie_word_embeddings): "
-           "lm_head is the embedding tensor and trains through it; list language_model.model.embed_tokens instead");
+           "lm_head is the embedding tensor and trains through it; list language_model.model.embed_tokens "
+           "(or language_model.model) instead");
   for (auto& p : model->named_parameters()) {
     const std::string& n = p.key();
     bool train = full || n.find(".lora_A.") != std::string::npos || n.find(".lora_B.") != std::string::npos;

@@ -4,7 +4,8 @@
 //   {"id", "image"?, "conversations": [{"from": "human"|"gpt", "value"}, ...]}
 // ("user"/"assistant" are accepted as roles). As LLaVA's preprocess does, a leading "gpt" turn
 // and a trailing "human" turn are dropped; with an image, the "<image>" marker is moved to the
-// front of the first human turn ("<image>\n" + rest, stripped), or added there when absent.
+// front of the first human turn ("<image>\n" + rest, stripped), or added there when absent
+// (SftOptions::image_marker "keep": a marker stays where the text has it).
 //
 // Labels (loss on assistant tokens only): the conversation is rendered with the chat template
 // (text/template.h) and tokenized as one text, exactly the ids the model sees; a token is a
