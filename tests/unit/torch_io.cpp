@@ -125,6 +125,14 @@ TEST(Checkpoint, TiedEmbeddingsAreOneTensor) {
   stic::LoraConfig head;
   head.modules_to_save = {"language_model.lm_head"};
   EXPECT_NE(error_of([&] { stic::set_trainable(m, head, false); }).find("ties lm_head to the input embeddings"), std::string::npos);
+  stic::LoraConfig whole;  // the whole language model: the embedding trains (and with it the tied head)
+  whole.modules_to_save = {"language_model"};
+  bool embedding = false;
+  for (auto& [n, t] : stic::set_trainable(m, whole, false)) {
+    EXPECT_NE(n, "language_model.lm_head.weight");
+    embedding |= n == "language_model.model.embed_tokens.weight";
+  }
+  EXPECT_TRUE(embedding);
   // an adapter that saves its own lm_head (trained on an untied model) would overwrite the tied
   // embedding when loaded: refused before the model is touched
   stic::Llava u = stic::load_llava(kParity + "/llava_llama", stic::LoadOptions{});

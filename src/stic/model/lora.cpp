@@ -121,7 +121,7 @@ std::vector<std::pair<std::string, torch::Tensor>> set_trainable(Llava& model, c
   std::vector<std::pair<std::string, torch::Tensor>> out;
   const bool tied = model->cfg.text.tie_word_embeddings;
   for (auto& m : cfg.modules_to_save)
-    if (tied && (m == "language_model.lm_head" || m == "language_model.lm_head.weight" || m == "language_model"))
+    if (tied && (m == "language_model.lm_head" || m == "language_model.lm_head.weight"))  // ("language_model" is fine: its embedding trains)
       fail("modules_to_save lists ", m, ", but this model ties lm_head to the input embeddings (tie_word_embeddings): "
            "lm_head is the embedding tensor and trains through it; list language_model.model.embed_tokens "
            "(or language_model.model) instead");
