@@ -233,13 +233,12 @@ SftTask::SftTask(Runner& runner, const std::string& data_path, const SftOptions&
       bool placed = false;
       for (size_t t = 0; t < r.turns.size(); t += 2) {
         auto& c = r.turns[t].content;
-        if (count_markers(c) && opts.image_marker == "keep") {
-          placed = true;
-        } else if (count_markers(c)) {
+        if (!count_markers(c)) continue;
+        placed = true;
+        if (opts.image_marker == "front") {
           std::string rest = c;
           rest.erase(rest.find("<image>"), 7);
           c = "<image>\n" + strip(rest);
-          placed = true;
         }
       }
       if (!placed) r.turns[0].content = "<image>\n" + r.turns[0].content;
