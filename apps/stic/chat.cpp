@@ -24,9 +24,8 @@ struct ChatArgs {
 };
 
 int run_chat(const ChatArgs& a) {
-  if (!a.adapter.empty()) fail("--adapter: LoRA adapters are not supported yet by chat");
-  const LoadOptions opts = load_options(a.device, a.dtype, a.vision_tower);
-  Runner runner(a.model, opts);
+  LoadedModel model(a.model, load_options(a.device, a.dtype, a.vision_tower));
+  if (!a.adapter.empty()) model.attach_adapter(a.adapter, AdapterPolicy::Merged);
   // the same engine as `stic generate`, with one slot
   GenRequest req;
   req.id = "chat";
@@ -40,7 +39,7 @@ int run_chat(const ChatArgs& a) {
   req.want_logits = !a.dump_logits.empty();
   EngineOptions eo;
   eo.max_batch = 1;
-  Engine engine(runner, eo);
+  Engine engine(model, eo);
   GenResult r;
   engine.run({req}, [&](GenResult& g) { r = g; });
   if (!r.error.empty()) fail(r.error);
@@ -76,7 +75,7 @@ void register_chat(CLI::App& app) {
   c->add_option("--device", a->device, "cpu|cuda|cuda:N");
   c->add_option("--dtype", a->dtype, "auto|fp32|bf16|fp16");
   c->add_option("--vision-tower", a->vision_tower, "CLIP folder for original-layout checkpoints");
-  c->add_option("--adapter", a->adapter, "PEFT LoRA adapter folder");
+  c->add_option("--adapter", a->adapter, "PEFT LoRA adapter folder (merged into the weights)");
   verb_callbacks()[c] = [a] { return run_chat(*a); };
 }
 

@@ -11,11 +11,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "stic/infer/engine.h"
+#include "stic/infer/batch_job.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
 #include "stic/util/jsonl.h"
-#include "stic/util/progress.h"
 #include "verbs.h"
 
 namespace fs = std::filesystem;
@@ -24,7 +23,7 @@ namespace stic::app {
 namespace {
 
 struct GenerateArgs {
-  std::string model, requests, out, stats, image_dir, tmpl = "auto", device = "cpu", dtype = "auto", vision_tower;
+  std::string model, requests, out, stats, shard, image_dir, tmpl = "auto", device = "cpu", dtype = "auto", vision_tower;
   int batch_size = 16, max_new_tokens = 512, top_k = 0;
   int64_t max_seq_len = 0;
   float temperature = 0.0f, top_p = 1.0f;
@@ -35,15 +34,19 @@ struct GenerateArgs {
 
 int run_generate(const GenerateArgs& a) {
   if (!fs::exists(a.requests)) fail(a.requests, ": requests file does not exist");
-  std::set<std::string> done;
-  JsonlWriter writer(a.out, &done);
-  if (writer.repaired_bytes())
-    std::fprintf(stderr, "stic generate: %s: cut a torn last line (%zu bytes) left by an interrupted run\n",
-                 a.out.c_str(), writer.repaired_bytes());
+  BatchJobOptions jo;
+  jo.out = a.out;
+  jo.verb = "generate";
+  jo.engine.max_batch = a.batch_size;
+  jo.engine.max_seq_len = a.max_seq_len;
+  jo.engine.ignore_eos = a.ignore_eos;
+  jo.engine.share_prefix = !a.no_prefix_share;
+  if (!a.shard.empty()) jo.shard = parse_shard(a.shard);
+  BatchJob job(jo);
 
   std::vector<GenRequest> reqs;
   std::map<std::string, size_t> seen;
-  size_t malformed = 0, skipped_done = 0;
+  size_t malformed = 0;
   auto bad = [&](size_t, const std::string& msg) {
     ++malformed;
     std::fprintf(stderr, "stic generate: %s; skipped\n", msg.c_str());
@@ -59,10 +62,7 @@ int run_generate(const GenerateArgs& a) {
     q.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
     if (seen.count(q.id)) return bad(line, str_cat(where, "duplicate id '", q.id, "' (first on line ", seen[q.id], ")"));
     seen[q.id] = line;
-    if (done.count(q.id)) {
-      ++skipped_done;
-      return;
-    }
+    if (!job.wanted(q.id)) return;
     q.prompt = j["prompt"];
     if (j.contains("image") && j["image"].is_string() && !j["image"].get<std::string>().empty()) {
       std::string img = j["image"];
@@ -83,34 +83,13 @@ int run_generate(const GenerateArgs& a) {
     reqs.push_back(std::move(q));
   }, bad);
 
-  std::fprintf(stderr, "stic generate: %zu requests to run, %zu already in %s, %zu malformed lines\n", reqs.size(),
-               skipped_done, a.out.c_str(), malformed);
+  std::fprintf(stderr, "stic generate: %zu requests to run, %lld already in %s, %zu malformed lines%s\n", reqs.size(),
+               static_cast<long long>(job.resumed()), a.out.c_str(), malformed,
+               job.other_shard() ? str_cat(", ", job.other_shard(), " in other shards").c_str() : "");
   if (!reqs.empty()) {
-    const LoadOptions opts = load_options(a.device, a.dtype, a.vision_tower);
-    Runner runner(a.model, opts);
-    EngineOptions eo;
-    eo.max_batch = a.batch_size;
-    eo.max_seq_len = a.max_seq_len;
-    eo.ignore_eos = a.ignore_eos;
-    eo.share_prefix = !a.no_prefix_share;
-    Engine engine(runner, eo);
-    Progress bar(static_cast<int64_t>(reqs.size()), "generate");
-    int64_t errors = 0;
-    auto st = engine.run(
-        reqs,
-        [&](GenResult& r) {
-          nlohmann::json j;
-          if (!r.error.empty()) {
-            ++errors;
-            j = {{"id", r.id}, {"error", r.error}};
-          } else {
-            j = {{"id", r.id}, {"text", r.text}, {"token_ids", r.token_ids}, {"num_input_tokens", r.num_input_tokens},
-                 {"num_image_tokens", r.num_image_tokens}, {"finish_reason", r.finish_reason}};
-          }
-          writer.write(j);
-        },
-        progress_with_token_rate(bar));
-    bar.finish();
+    LoadedModel model(a.model, load_options(a.device, a.dtype, a.vision_tower));
+    const BatchJobResult r = job.run(model, reqs);
+    const EngineStats& st = r.stats;
     if (!a.stats.empty()) {
       nlohmann::json sj = {{"requests", st.requests}, {"failed", st.failed}, {"prompt_tokens", st.prompt_tokens},
                            {"generated_tokens", st.generated_tokens}, {"decode_steps", st.decode_steps},
@@ -119,14 +98,12 @@ int run_generate(const GenerateArgs& a) {
                            {"prefill_seconds", st.prefill_seconds}, {"decode_seconds", st.decode_seconds},
                            {"image_load_seconds", st.image_load_seconds},
                            {"cuda_graphs", st.cuda_graphs}, {"batch_size", a.batch_size}};
-      AtomicFile f(a.stats);
-      f.write(sj.dump(1) + "\n");
-      f.commit();
+      write_file_atomic(a.stats, sj.dump(1) + "\n");
     }
     std::fprintf(stderr,
                  "stic generate: %lld done, %lld failed (error records in %s); %lld prompt + %lld generated tokens "
                  "in %.1fs (%.1f tok/s generated); prefix reuse %lld, image cache hits %lld\n",
-                 static_cast<long long>(st.requests - errors), static_cast<long long>(errors), a.out.c_str(),
+                 static_cast<long long>(r.done), static_cast<long long>(r.failed), a.out.c_str(),
                  static_cast<long long>(st.prompt_tokens), static_cast<long long>(st.generated_tokens), st.seconds,
                  st.seconds > 0 ? st.generated_tokens / st.seconds : 0.0, static_cast<long long>(st.prefix_hits),
                  static_cast<long long>(st.image_hits));
@@ -143,6 +120,7 @@ void register_generate(CLI::App& app) {
   c->add_option("--model", a->model, "model folder")->required();
   c->add_option("--requests", a->requests, "requests JSONL: {\"id\", \"image\", \"prompt\"}")->required();
   c->add_option("--out", a->out, "results JSONL (appended; re-running resumes by id)")->required();
+  c->add_option("--shard", a->shard, "i/n: run only this process's part of the requests (by a stable hash of the id)");
   c->add_option("--stats", a->stats, "write the engine's counters and timings as JSON (benchmarks)");
   c->add_option("--image-dir", a->image_dir, "folder that relative image paths are read from");
   c->add_option("--batch-size", a->batch_size, "concurrent sequences (slots)")->check(CLI::PositiveNumber);

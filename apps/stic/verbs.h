@@ -6,10 +6,6 @@
 #include <map>
 #include <string>
 
-namespace stic {
-class Llava;  // stic/model/llava.h
-}
-
 namespace stic::app {
 
 // subcommand -> its action (filled by the register_* functions)
@@ -22,9 +18,6 @@ void register_train_sft(CLI::App& app);
 void register_train_vision(CLI::App& app);  // train-vision: the world model's vision tower alone
 void register_eval(CLI::App& app);      // eval --benchmark world
 void register_pipeline(CLI::App& app);  // pipeline --recipe FILE --workdir DIR
-// A complete model folder in `dir`: every weight of `model` under its checkpoint layout's names,
-// plus the config, tokenizer and preprocessor files of the folder it was loaded from.
-void save_full_checkpoint(Llava& model, const std::string& dir);
 // Runs the callback of the chosen subcommand; returns the exit code.
 int run_selected(CLI::App& app);
 

@@ -1,18 +1,10 @@
 // stic world — the built-in synthetic world (scenes, text, eval sets, tokenizer, a random-init
 // tiny LLaVA in the llava-hf layout); stic world-score — its ground-truth metrics.
 #include <cstdio>
-#include <filesystem>
-#include <map>
 #include <memory>
 
-#include "stic/io/safetensors.h"
-#include "stic/model/config.h"
-#include "stic/model/init.h"
-#include "stic/model/llava.h"
-#include "stic/util/error.h"
-#include "stic/util/fs.h"
+#include "stic/method/world_model.h"
 #include "stic/world/metrics.h"
-#include "stic/world/world.h"
 #include "verbs.h"
 
 namespace stic::app {
@@ -32,22 +24,12 @@ int run_world(const WorldArgs& a) {
   o.seed = a.seed;
   o.progress = !a.quiet;
   o.threads = a.threads;
-  const auto s = world::build_world(o);
-  const std::string weights = s.model_dir + "/model.safetensors";
-  bool wrote_weights = false;
-  if (!file_exists(weights) || s.tokenizer_trained) {
-    // random init (HF conventions), seeded by the world's seed: same seed, same bytes
-    LlavaConfig cfg = load_llava_config(s.model_dir);
-    Llava model = make_initialized_llava(cfg, 0.02, a.seed, torch::kCPU, torch::kFloat32);
-    std::map<std::string, torch::Tensor> tensors;
-    for (auto& p : model->named_parameters()) tensors[p.key()] = p.value().detach().contiguous();
-    save_safetensors(weights, tensors, {{"format", "pt"}});
-    wrote_weights = true;
-  }
+  const WorldModelSummary r = build_world_and_model(o);
+  const auto& s = r.world;
   std::fprintf(stderr, "world: %s (%s, seed %llu): %d images (%d rendered, %d already there)%s%s in %.1fs\n",
                s.out.c_str(), a.preset.c_str(), static_cast<unsigned long long>(a.seed), s.images_total,
                s.images_rendered, s.images_skipped, s.tokenizer_trained ? ", tokenizer trained" : "",
-               wrote_weights ? ", model initialised" : "", s.seconds);
+               r.wrote_weights ? ", model initialised" : "", s.seconds);
   std::printf("%s\n", s.model_dir.c_str());
   return 0;
 }

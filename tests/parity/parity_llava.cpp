@@ -35,14 +35,14 @@ torch::Device test_device() { return stic::parse_device(env_or("STIC_PARITY_DEVI
 torch::ScalarType test_dtype() { return stic::parse_dtype(env_or("STIC_PARITY_DTYPE", "fp32"), test_device()); }
 bool is_fp32() { return test_dtype() == torch::kFloat32; }
 
-stic::Runner& runner_for(const std::string& model) {
-  static std::map<std::string, std::unique_ptr<stic::Runner>> cache;
+stic::LoadedModel& runner_for(const std::string& model) {
+  static std::map<std::string, std::unique_ptr<stic::LoadedModel>> cache;
   auto& r = cache[model];
   if (!r) {
     stic::LoadOptions o;
     o.device = test_device();
     o.dtype = test_dtype();
-    r = std::make_unique<stic::Runner>(kDir + "/" + model, o);
+    r = std::make_unique<stic::LoadedModel>(kDir + "/" + model, o);
   }
   return *r;
 }
@@ -140,7 +140,7 @@ TEST_P(Parity, GreedyTokensMatchHF) {
     req.prompt = c["user"];
     req.template_name = c["template"];
     req.max_new_tokens = 16;
-    auto res = r.chat(req);
+    auto res = stic::reference_chat(r, req);
     std::vector<int32_t> expect = c["greedy"].get<std::vector<int32_t>>();
     EXPECT_EQ(res.token_ids, expect);
     EXPECT_EQ(res.num_input_tokens, c["num_input_tokens"].get<int64_t>());
@@ -165,7 +165,7 @@ TEST(ParityOriginalLayout, SameLogitsAsLlavaHf) {
   stic::LoadOptions o;
   o.device = test_device();
   o.dtype = test_dtype();
-  stic::Runner orig(kDir + "/orig_mistral", o);
+  stic::LoadedModel orig(kDir + "/orig_mistral", o);
   EXPECT_EQ(orig.config().layout, stic::CheckpointLayout::Original);
   int checked = 0;
   for (auto& c : m["cases"]) {

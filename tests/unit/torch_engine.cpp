@@ -20,20 +20,20 @@ nlohmann::json manifest() {
   return nlohmann::json::parse(in);
 }
 
-stic::Runner& runner(const std::string& name) {
-  static std::map<std::string, std::unique_ptr<stic::Runner>> cache;
+stic::LoadedModel& runner(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<stic::LoadedModel>> cache;
   auto& r = cache[name];
   if (!r) {
     // STIC_PARITY_DEVICE=cuda runs these on a GPU (fp32, TF32 off: HF's greedy tokens still hold)
     stic::LoadOptions o;
     const char* d = std::getenv("STIC_PARITY_DEVICE");
     o.device = stic::parse_device(d && *d ? d : "cpu");
-    r = std::make_unique<stic::Runner>(fixture("parity/" + name), o);
+    r = std::make_unique<stic::LoadedModel>(fixture("parity/" + name), o);
   }
   return *r;
 }
 
-std::map<std::string, stic::GenResult> run(stic::Runner& r, const std::vector<stic::GenRequest>& reqs,
+std::map<std::string, stic::GenResult> run(stic::LoadedModel& r, const std::vector<stic::GenRequest>& reqs,
                                            stic::EngineOptions o, stic::EngineStats* stats = nullptr) {
   std::map<std::string, stic::GenResult> out;
   stic::Engine e(r, o);
@@ -180,7 +180,7 @@ TEST(Engine, FusedProjectionsGiveHFGreedyTokens) {
   stic::LoadOptions lo;
   const char* d = std::getenv("STIC_PARITY_DEVICE");
   lo.device = stic::parse_device(d && *d ? d : "cpu");
-  stic::Runner r(fixture("parity/next_mistral"), lo);
+  stic::LoadedModel r(fixture("parity/next_mistral"), lo);
   r.model()->language_model->model->fuse_projections();
   auto& layer0 = *r.model()->language_model->model->layers->ptr<stic::LlamaLayerImpl>(0);
   ASSERT_TRUE(layer0.self_attn->qkv.intact());

@@ -153,11 +153,11 @@ TEST(Config, ParsesLlavaHfAndOriginalLayouts) {
   EXPECT_EQ(n.text.arch, "mistral");
   EXPECT_EQ(n.text.num_kv_heads, 2);
   EXPECT_DOUBLE_EQ(n.text.rope_theta, 1e6);  // from rope_parameters (transformers 5)
-  EXPECT_EQ(n.aspect, stic::ImageAspect::Anyres);
+  EXPECT_EQ(n.aspect, stic::AspectMode::Anyres);
   EXPECT_EQ(n.pinpoints.size(), 5u);
   EXPECT_EQ(n.default_template, "mistral_instruct");
   auto l = stic::load_llava_config(kParity + "/llava_llama");
-  EXPECT_EQ(l.aspect, stic::ImageAspect::Pad);  // preprocessor_config.json do_pad = true
+  EXPECT_EQ(l.aspect, stic::AspectMode::Pad);  // preprocessor_config.json do_pad = true
   EXPECT_EQ(l.text.num_kv_heads, 4);
   EXPECT_EQ(l.default_template, "vicuna_v1");
   auto b = stic::load_llava_config(kParity + "/next_llama_bf16");

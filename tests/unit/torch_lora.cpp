@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "stic/infer/runner.h"
+#include "stic/model/loaded_model.h"
 #include "stic/io/safetensors.h"
 #include "stic/model/lora.h"
 #include "stic/util/error.h"
@@ -156,7 +156,7 @@ TEST(SticAdapterInPeft, LoadsAndMatches) {
 // The released-STIC layout: original-LLaVA keys, plus LoRA on CLIP q/k/v (skipped).
 TEST(ReleasedStyle, OriginalLayoutAdapterGivesPeftLogits) {
   stic::LoadOptions o;
-  stic::Runner orig(kParity + "/orig_mistral", o);
+  stic::LoadedModel orig(kParity + "/orig_mistral", o);
   auto rep = stic::load_adapter(orig.model(), kPeft + "/released_style");
   EXPECT_EQ(rep.lora_modules, 14);
   EXPECT_EQ(rep.skipped_vision, 9);
@@ -185,12 +185,12 @@ TEST(Lora, MergeEqualsAdapterAndExportReloads) {
 
 TEST(Lora, ExportOriginalLayout) {
   stic::LoadOptions o;
-  stic::Runner orig(kParity + "/orig_mistral", o);
+  stic::LoadedModel orig(kParity + "/orig_mistral", o);
   stic::load_adapter(orig.model(), kPeft + "/released_style");
   auto with = case_logits(orig.model(), "next_mistral", 1000, orig.placeholder_id());
   auto d = tmpdir("export_orig");
   stic::export_merged(orig.model(), d);
-  stic::Runner re(d, o);
+  stic::LoadedModel re(d, o);
   EXPECT_EQ(re.config().layout, stic::CheckpointLayout::Original);
   EXPECT_LT(rel(case_logits(re.model(), "next_mistral", 1000, re.placeholder_id()), with), 1e-5);
   stic::remove_tree(d);

@@ -8,7 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "stic/infer/runner.h"
+#include "stic/model/loaded_model.h"
 #include "stic/io/safetensors.h"
 #include "stic/model/lora.h"
 #include "stic/train/cell_loss.h"
@@ -30,10 +30,10 @@ std::string tmpdir(const std::string& tag) {
   return d.string();
 }
 
-stic::Runner& runner(const std::string& name) {
-  static std::map<std::string, std::unique_ptr<stic::Runner>> cache;
+stic::LoadedModel& runner(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<stic::LoadedModel>> cache;
   auto& r = cache[name];
-  if (!r) r = std::make_unique<stic::Runner>(kParity + "/" + name, stic::LoadOptions{});
+  if (!r) r = std::make_unique<stic::LoadedModel>(kParity + "/" + name, stic::LoadOptions{});
   return *r;
 }
 
@@ -250,7 +250,7 @@ struct Run {
 
 // Trains LoRA (dropout on: the RNG state matters) on llava_llama with a fresh model each time.
 Run train(const std::string& out, const std::string& data, int64_t stop_after, bool resume) {
-  stic::Runner r(kParity + "/llava_llama", stic::LoadOptions{});
+  stic::LoadedModel r(kParity + "/llava_llama", stic::LoadOptions{});
   stic::LoraConfig lc;
   lc.r = 4;
   lc.alpha = 8;
@@ -515,7 +515,7 @@ TEST(Trainer, SortWithinStepKeepsEachStepsExamples) {
 TEST(Trainer, LrByPrefixFreezesAGroupAtZero) {
   const std::string d = tmpdir("lrprefix");
   const std::string data = write_data(d, 1);
-  stic::Runner r(kParity + "/llava_llama", stic::LoadOptions{});
+  stic::LoadedModel r(kParity + "/llava_llama", stic::LoadOptions{});
   stic::LoraConfig lc;
   lc.modules_to_save = {"multi_modal_projector"};
   auto params = stic::set_trainable(r.model(), lc, true);
@@ -557,7 +557,7 @@ TEST(Trainer, LrByPrefixFreezesAGroupAtZero) {
 TEST(Sft, EvaluateLossAndImageGain) {
   const std::string d = tmpdir("evalgain");
   const std::string data = write_data(d, 2);  // 4 records, 2 different images
-  stic::Runner r(kParity + "/llava_llama", stic::LoadOptions{});
+  stic::LoadedModel r(kParity + "/llava_llama", stic::LoadOptions{});
   r.model()->train();
   stic::SftOptions so;
   so.template_name = "vicuna_v1";
@@ -596,7 +596,7 @@ TEST(Sft, ImageMarkerFrontOrKeep) {
       {{{"id", "q-first"}, {"image", "china.jpg"},
         {"conversations", {{{"from", "human"}, {"value", "What color is the roof?\n<image>"}}, {{"from", "gpt"}, {"value", "Red."}}}}}});
   std::ofstream(d + "/data.json") << recs.dump();
-  stic::Runner r(kParity + "/llava_llama", stic::LoadOptions{});
+  stic::LoadedModel r(kParity + "/llava_llama", stic::LoadOptions{});
   r.model()->eval();
   const auto& tok = r.tokenizer();
   auto expect_ids = [&](const std::string& user) {
@@ -670,7 +670,7 @@ TEST(Sft, ImageMarkerFrontOrKeep) {
 TEST(Trainer, GradientCheckpointingGivesTheSameGradients) {
   const std::string d = tmpdir("ckpt");
   const std::string data = write_data(d, 1);
-  stic::Runner r(kParity + "/llava_llama", stic::LoadOptions{});
+  stic::LoadedModel r(kParity + "/llava_llama", stic::LoadOptions{});
   stic::LoraConfig lc;
   lc.r = 4;
   lc.alpha = 8;

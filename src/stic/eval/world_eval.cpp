@@ -3,27 +3,20 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "stic/infer/engine.h"
-#include "stic/infer/runner.h"
-#include "stic/model/lora.h"
+#include "stic/infer/batch_job.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
 #include "stic/util/jsonl.h"
-#include "stic/util/progress.h"
+#include "stic/util/strings.h"
 
 namespace fs = std::filesystem;
 
 namespace stic {
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
 
 // Short-answer prompts (LLaVA's single-word / option-letter suffixes) need only a few tokens. The
 // suffix ends the text; an image marker may follow it (a question asked before the image).
@@ -43,24 +36,24 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
   std::error_code ec;
   fs::create_directories(o.out, ec);
   if (ec) fail(o.out, ": cannot create the output folder: ", ec.message());
-  {
-    nlohmann::json cfg = {{"verb", "eval"}, {"benchmark", "world"}, {"model", o.model}, {"adapter", o.adapter},
-                          {"data", o.world}, {"device", o.device}, {"dtype", o.dtype},
-                          {"batch_size", o.batch_size}, {"max_new_tokens", o.max_new_tokens}};
-    AtomicFile f(o.out + "/eval_config.json");
-    f.write(cfg.dump(1) + "\n");
-    f.commit();
-  }
+  write_file_atomic(o.out + "/eval_config.json",
+                    nlohmann::json({{"verb", "eval"}, {"benchmark", "world"}, {"model", o.model}, {"adapter", o.adapter},
+                                    {"data", o.world}, {"device", o.device}, {"dtype", o.dtype},
+                                    {"batch_size", o.batch_size}, {"max_new_tokens", o.max_new_tokens}})
+                            .dump(1) +
+                        "\n");
 
   const std::string pred_path = o.out + "/predictions.jsonl";
   WorldEvalResult res;
-  std::vector<GenRequest> reqs;
   {
-    std::set<std::string> done;
-    JsonlWriter writer(pred_path, &done);
-    if (writer.repaired_bytes())
-      std::fprintf(stderr, "stic eval: %s: cut a torn last line (%zu bytes) left by a killed run\n", pred_path.c_str(),
-                   writer.repaired_bytes());
+    BatchJobOptions jo;
+    jo.out = pred_path;
+    jo.verb = "eval";
+    jo.engine.max_batch = o.batch_size;
+    jo.write_errors = false;  // not a prediction: scored as missing, retried by a re-run
+    jo.progress = o.progress;
+    BatchJob job(jo);
+    std::vector<GenRequest> reqs;
     read_jsonl(
         req_path,
         [&](size_t line, const nlohmann::json& j) {
@@ -69,10 +62,7 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
             fail(where, "expected {\"id\": string, \"image\": string, \"prompt\": string}");
           GenRequest q;
           q.id = j["id"].get<std::string>();
-          if (done.count(q.id)) {
-            ++res.resumed;
-            return;
-          }
+          if (!job.wanted(q.id)) return;
           const std::string img = j.value("image", std::string());
           q.image = img.empty() ? "" : (fs::path(o.world) / "images" / img).string();
           q.prompt = j["prompt"].get<std::string>();
@@ -80,38 +70,22 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
           reqs.push_back(std::move(q));
         },
         [&](size_t, const std::string& msg) { fail(msg); });
+    res.resumed = job.resumed();
     if (o.progress)
       std::fprintf(stderr, "stic eval: %zu requests to run, %lld already in %s\n", reqs.size(),
                    static_cast<long long>(res.resumed), pred_path.c_str());
     if (!reqs.empty()) {
-      const LoadOptions lo = load_options(o.device, o.dtype);
-      Runner runner(o.model, lo);
+      LoadedModel model(o.model, load_options(o.device, o.dtype));
       if (!o.adapter.empty()) {
-        auto rep = load_adapter(runner.model(), o.adapter);
-        merge_all_lora(runner.model());  // the engine then runs the plain (merged) weights
+        auto rep = model.attach_adapter(o.adapter, AdapterPolicy::Merged);
         if (o.progress)
           std::fprintf(stderr, "stic eval: adapter %s merged (%d LoRA modules)\n", o.adapter.c_str(), rep.lora_modules);
       }
-      runner.model()->eval();
-      EngineOptions eo;
-      eo.max_batch = o.batch_size;
-      Engine engine(runner, eo);
-      Progress bar(static_cast<int64_t>(reqs.size()), "eval", o.progress);
-      auto st = engine.run(
-          reqs,
-          [&](GenResult& r) {
-            if (!r.error.empty()) {  // not a prediction: scored as missing, retried by a re-run
-              ++res.failed;
-              if (res.failed <= 10) std::fprintf(stderr, "stic eval: request %s failed: %s\n", r.id.c_str(), r.error.c_str());
-              return;
-            }
-            writer.write({{"id", r.id}, {"text", r.text}, {"token_ids", r.token_ids},
-                          {"num_input_tokens", r.num_input_tokens}, {"finish_reason", r.finish_reason}});
-          },
-          progress_with_token_rate(bar));
-      bar.finish();
-      res.generated = st.requests;
-      res.gen_seconds = st.seconds;
+      model.model()->eval();
+      const BatchJobResult r = job.run(model, reqs);
+      res.failed = r.failed;
+      res.generated = r.stats.requests;
+      res.gen_seconds = r.stats.seconds;
     }
   }
   world::ScoreOptions so;

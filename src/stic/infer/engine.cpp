@@ -14,17 +14,11 @@
 #include "stic/util/error.h"
 #include "stic/util/profile.h"
 #include "stic/util/progress.h"
+#include "stic/util/rng.h"
 
 namespace stic {
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -106,7 +100,7 @@ EngineProgress progress_with_token_rate(Progress& bar) {
   };
 }
 
-Engine::Engine(Runner& runner, EngineOptions opts) : runner_(runner), opts_(opts) {
+Engine::Engine(LoadedModel& model, EngineOptions opts) : lm_(model), opts_(opts) {
   if (opts_.max_batch < 1) fail("engine: max_batch must be >= 1, got ", opts_.max_batch);
 }
 
@@ -178,9 +172,9 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
   torch::NoGradGuard no_grad;
   EngineStats st;
   const double t0 = now_s();
-  auto& model = runner_.model();
-  const auto& cfg = runner_.config();
-  const auto& tok = runner_.tokenizer();
+  auto& model = lm_.model();
+  const auto& cfg = lm_.config();
+  const auto& tok = lm_.tokenizer();
   const auto wopt = model->language_model->lm_head->weight.options();
   const auto device = wopt.device();
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
@@ -211,7 +205,7 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
   }
   for (size_t i = 0; i < requests.size(); ++i) {
     try {
-      prep[i].ids = runner_.prompt_ids(requests[i].prompt, requests[i].template_name, !requests[i].image.empty());
+      prep[i].ids = lm_.prompt_ids(requests[i].prompt, requests[i].template_name, !requests[i].image.empty());
       const int64_t need = static_cast<int64_t>(prep[i].ids.size()) + (requests[i].image.empty() ? 0 : max_img) +
                            requests[i].max_new_tokens;
       max_len = std::max(max_len, need);
@@ -269,7 +263,7 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
       const std::string& img = requests[ri].image;
       if (img.empty() || !prep[ri].error.empty() || pending.count(img) || images.contains(img)) continue;
       try {
-        pending.emplace(img, std::async(std::launch::async, [this, img] { return runner_.load_image(img); }).share());
+        pending.emplace(img, std::async(std::launch::async, [this, img] { return lm_.load_image(img); }).share());
       } catch (const std::system_error& e) {  // no thread to be had: load inline from now on
         std::fprintf(stderr, "stic: loading images ahead failed (%s); loading them inline\n", e.what());
         prefetching = false;
@@ -353,7 +347,7 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
               pending.erase(it);
               pixels = f.get();  // rethrows the worker's error
             } else {
-              pixels = runner_.load_image(q.image);
+              pixels = lm_.load_image(q.image);
             }
             st.image_load_seconds += now_s() - ti;
             fresh.feats = model->encode_image(pixels);
@@ -366,14 +360,14 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
         if (!e->error.empty()) fail(e->error);
         feats = e->feats;
         for (size_t i = 0; i < ids.size(); ++i)
-          if (ids[i] == runner_.placeholder_id()) placeholder_pos = static_cast<int64_t>(i);
+          if (ids[i] == lm_.placeholder_id()) placeholder_pos = static_cast<int64_t>(i);
         s.result.num_image_tokens = feats.size(0);
         if (placeholder_pos >= 0) {
           prefix_key = q.image + '\x1f';
           for (int64_t i = 0; i < placeholder_pos; ++i) prefix_key += std::to_string(ids[i]) + ',';
         }
       }
-      auto embeds = model->embed_with_image(ids, feats, runner_.placeholder_id());  // (1, T, C)
+      auto embeds = model->embed_with_image(ids, feats, lm_.placeholder_id());  // (1, T, C)
       const int64_t T = embeds.size(1);
       s.result.num_input_tokens = T;
       st.prompt_tokens += T;

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "stic/infer/runner.h"
+#include "stic/model/loaded_model.h"
 
 namespace stic {
 
@@ -76,14 +76,14 @@ EngineProgress progress_with_token_rate(Progress& bar);
 
 class Engine {
  public:
-  Engine(Runner& runner, EngineOptions opts);
+  Engine(LoadedModel& model, EngineOptions opts);
   // Runs every request; `on_result` is called as each finishes (completion order).
   EngineStats run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&)>& on_result,
                   const EngineProgress& progress = {});
   const EngineOptions& options() const { return opts_; }
 
  private:
-  Runner& runner_;
+  LoadedModel& lm_;
   EngineOptions opts_;
 };
 

@@ -1,6 +1,7 @@
-// stic/infer/runner.h — a loaded model with its tokenizer and preprocessing: what `stic chat`
-// (and later verbs) drive. Greedy / temperature / top-p decoding with a KV cache, one request
-// at a time; the batched engine (infer/engine) builds on the same pieces.
+// stic/infer/runner.h — the reference decoder: one request at a time, a growing KV cache, greedy
+// / temperature / top-p sampling with torch's CPU generator. It is deliberately plain: the
+// batched engine (infer/engine.h) and every fast path are tested against it (tests/unit/
+// torch_engine.cpp, tests/parity/). Verbs use the engine.
 #pragma once
 
 #include <torch/torch.h>
@@ -9,8 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "stic/model/llava.h"
-#include "stic/text/tokenizer.h"
+#include "stic/model/loaded_model.h"
 
 namespace stic {
 
@@ -33,31 +33,7 @@ struct ChatResult {
   torch::Tensor last_logits;           // (V) float32, CPU: the last prompt position
 };
 
-torch::ScalarType parse_dtype(const std::string& name, const torch::Device& device);  // auto|fp32|bf16|fp16
-torch::Device parse_device(const std::string& name);                                   // cpu|cuda|cuda:N
-// The verbs' --device / --dtype / --vision-tower flags as LoadOptions (dtype auto depends on the device).
-LoadOptions load_options(const std::string& device, const std::string& dtype, const std::string& vision_tower = "");
-
-class Runner {
- public:
-  Runner(const std::string& model_dir, const LoadOptions& opts);
-  // The token ids of the rendered prompt, with one placeholder id where the image goes.
-  std::vector<int64_t> prompt_ids(const std::string& user, const std::string& template_name, bool has_image,
-                                  std::string* rendered = nullptr) const;
-  ImageInput load_image(const std::string& path) const;
-  ChatResult chat(const ChatRequest& req);
-
-  const LlavaConfig& config() const { return model_->cfg; }
-  Llava& model() { return model_; }
-  const Tokenizer& tokenizer() const { return tok_; }
-  int64_t placeholder_id() const { return placeholder_; }
-
- private:
-  LlavaConfig cfg_;
-  Llava model_{nullptr};
-  Tokenizer tok_;
-  int64_t placeholder_ = -1;
-  torch::Device device_;
-};
+// Generates the answer to one request with the reference decoder.
+ChatResult reference_chat(LoadedModel& model, const ChatRequest& req);
 
 }  // namespace stic

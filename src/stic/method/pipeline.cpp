@@ -1,26 +1,24 @@
 // stic/method/pipeline.cpp — see pipeline.h.
 #include "stic/method/pipeline.h"
 
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <sstream>
-#include <vector>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
+#include "stic/eval/world_eval.h"
+#include "stic/method/report.h"
+#include "stic/method/world_model.h"
+#include "stic/train/sft.h"
+#include "stic/train/vision.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
-#include "stic/util/jsonl.h"
-#include "stic/world/world.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -28,338 +26,146 @@ using nlohmann::json;
 namespace stic {
 namespace {
 
-void write_atomic(const std::string& path, const std::string& text) {
-  AtomicFile f(path);
-  f.write(text);
-  f.commit();
-}
-
-std::string fmt(const char* f, double x) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, x);
-  return b;
-}
-
-std::string quote_arg(const std::string& a) {
-  if (a.find_first_of(" \t\"'$\\") == std::string::npos && !a.empty()) return a;
-  std::string q = "'";
-  for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string self_exe() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) fail("pipeline: cannot find this program's path (/proc/self/exe): ", ec.message());
-  return p.string();
-}
-
-// Runs `stic ARGS...` with stdout appended to `log`; stderr (progress bars) stays on the terminal.
-int run_child(const std::vector<std::string>& args, const std::string& log, int threads) {
-  const std::string exe = self_exe();
-  {
-    std::ofstream l(log, std::ios::app);
-    l << "$ stic";
-    for (auto& a : args) l << " " << quote_arg(a);
-    l << "\n";
-  }
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = fork();
-  if (pid < 0) fail("pipeline: fork failed");
-  if (pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      close(fd);
-    }
-    if (threads > 0) setenv("STIC_THREADS", std::to_string(threads).c_str(), 1);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(exe.c_str()));
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(exe.c_str(), argv.data());
-    std::perror("stic pipeline: exec");
-    _exit(127);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) fail("pipeline: waitpid failed");
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-}
-
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
-
-struct LossCurve {
-  std::string label, colour;
-  std::vector<std::pair<double, double>> pts;  // (global step, loss)
+// What a stage sees: the recipe, the work folder, the model the previous training stage left,
+// its own folder and its log.
+struct StageContext {
+  const Recipe& r;
+  const PipelineOptions& o;
+  std::string wd, world, model, dir, log;
 };
 
-// A plain SVG line plot of the training losses (no plotting library).
-std::string loss_svg(const std::vector<LossCurve>& curves) {
-  const double W = 640, H = 320, L = 56, R = 16, T = 16, B = 40;
-  double xmax = 1, ymin = 1e30, ymax = -1e30;
-  for (auto& c : curves)
-    for (auto& [x, y] : c.pts) xmax = std::max(xmax, x), ymin = std::min(ymin, y), ymax = std::max(ymax, y);
-  if (ymin > ymax) ymin = 0, ymax = 1;
-  ymin = std::max(0.0, std::floor(ymin * 2) / 2), ymax = std::ceil(ymax * 2) / 2;
-  if (ymax <= ymin) ymax = ymin + 1;
-  auto X = [&](double x) { return L + (W - L - R) * x / xmax; };
-  auto Y = [&](double y) { return T + (H - T - B) * (1 - (y - ymin) / (ymax - ymin)); };
-  std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W
-    << " " << H << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  for (int i = 0; i <= 5; ++i) {
-    const double y = ymin + (ymax - ymin) * i / 5;
-    s << "<line x1=\"" << L << "\" x2=\"" << W - R << "\" y1=\"" << Y(y) << "\" y2=\"" << Y(y)
-      << "\" stroke=\"#ddd\"/><text x=\"" << L - 6 << "\" y=\"" << Y(y) + 4 << "\" text-anchor=\"end\">"
-      << fmt("%.2f", y) << "</text>\n";
-    const double x = xmax * i / 5;
-    s << "<text x=\"" << X(x) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">" << fmt("%.0f", x)
-      << "</text>\n";
-  }
-  s << "<text x=\"" << (L + W - R) / 2 << "\" y=\"" << H - 6 << "\" text-anchor=\"middle\">optimizer step</text>\n";
-  s << "<text x=\"14\" y=\"" << (T + H - B) / 2 << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 "
-    << (T + H - B) / 2 << ")\">training loss</text>\n";
-  s << "<rect x=\"" << L << "\" y=\"" << T << "\" width=\"" << W - L - R << "\" height=\"" << H - T - B
-    << "\" fill=\"none\" stroke=\"#888\"/>\n";
-  int li = 0;
-  for (auto& c : curves) {
-    if (c.pts.empty()) continue;
-    s << "<polyline fill=\"none\" stroke=\"" << c.colour << "\" stroke-width=\"1.5\" points=\"";
-    for (auto& [x, y] : c.pts) s << fmt("%.1f", X(x)) << "," << fmt("%.1f", Y(y)) << " ";
-    s << "\"/>\n<text x=\"" << W - R - 8 << "\" y=\"" << T + 16 + 14 * li << "\" text-anchor=\"end\" fill=\""
-      << c.colour << "\">" << html_escape(c.label) << "</text>\n";
-    ++li;
-  }
-  s << "</svg>\n";
-  return s.str();
+// A stage kind, registered once: its name (recipe section, folder and --until value), whether
+// the recipe runs it, whether its folder holds the next stage's model, and how it runs — through
+// the same options struct and library call as its verb. A started stage resumes: the world
+// completes its images, a training stage continues from OUTPUT/latest, eval skips the
+// predictions it has.
+struct StageKind {
+  const char* name;
+  bool trains;
+  std::function<bool(const Recipe&)> enabled;
+  std::function<void(StageContext&)> run;
+};
+
+void append_log(const std::string& path, const std::string& text) {
+  std::ofstream l(path, std::ios::app);
+  l << text;
 }
 
-std::vector<std::pair<double, double>> read_loss(const std::string& metrics, double offset) {
-  std::vector<std::pair<double, double>> pts;
-  if (!file_exists(metrics)) return pts;
-  read_jsonl(
-      metrics,
-      [&](size_t, const json& j) {
-        if (j.contains("step") && j.contains("loss") && j["loss"].is_number())
-          pts.emplace_back(offset + j["step"].get<double>(), j["loss"].get<double>());
-      },
-      [](size_t, const std::string&) {});
-  return pts;
+// The settings every training stage shares (train-sft and train-vision take them alike).
+TrainConfig stage_train_config(const TrainStage& t, const StageContext& c) {
+  TrainConfig tc;
+  tc.max_steps = t.max_steps;
+  tc.batch_size = t.batch_size;
+  tc.lr = t.lr;
+  tc.warmup_ratio = t.warmup_ratio;
+  tc.adam.weight_decay = t.weight_decay;
+  tc.max_grad_norm = t.max_grad_norm;
+  tc.schedule = t.schedule;
+  tc.seed = t.seed;
+  tc.log_every = t.log_every;
+  tc.save_every = t.save_every;
+  tc.progress = c.o.progress;
+  tc.resume = file_exists(c.dir + "/latest");  // a killed run: continue from its checkpoint
+  return tc;
 }
 
-const std::vector<std::string>& stage_order() {
-  static const std::vector<std::string> s = {"world", "vision", "pretrain", "base", "instruct", "eval", "report"};
-  return s;
+// A base-model training stage: train-sft --full on one of the world's data files.
+void run_sft_stage(StageContext& c, const TrainStage& t, const std::string& data, const std::string& eval_data) {
+  SftRunOptions so;
+  so.model = c.model;
+  so.output_dir = c.dir;
+  so.device = c.r.device;
+  so.dtype = c.r.dtype;
+  so.train = stage_train_config(t, c);
+  so.train.grad_accum = t.grad_accum;
+  so.train.group_by_length = t.group_by_length == "true";
+  so.train.sort_within_step = t.group_by_length == "step";
+  so.setup.full = true;
+  if (t.freeze_vision) so.setup.mm_vision_tower_lr = 0;
+  if (t.freeze_projector) so.setup.mm_projector_lr = 0;
+  so.data = c.world + "/data/" + data;
+  so.image_dir = c.world + "/images";
+  so.max_length = t.max_length;
+  so.image_marker = t.image_marker;
+  if (file_exists(c.world + "/data/" + eval_data)) {  // held-out loss and image gain, 7 times per stage
+    so.eval_data = c.world + "/data/" + eval_data;
+    so.eval_every = std::max<int64_t>(1, t.max_steps / 6);
+    so.eval_examples = 64;
+  }
+  const SftRunResult res = run_sft(so);
+  append_log(c.log, str_cat("train-sft ", so.data, " -> ", res.weights, ": ", res.train.steps, "/",
+                            res.train.total_steps, " steps, last loss ", res.train.last_loss, "; ", res.data_summary,
+                            "\n"));
+}
+
+const std::vector<StageKind>& stage_kinds() {
+  static const std::vector<StageKind> kinds = {
+      {"world", false, [](const Recipe&) { return true; },
+       [](StageContext& c) {
+         world::WorldOptions wo;
+         wo.out = c.world;
+         wo.preset = c.r.world_preset;
+         wo.seed = c.r.world_seed;
+         wo.threads = std::max(0, c.r.threads);
+         wo.progress = c.o.progress;
+         const WorldModelSummary s = build_world_and_model(wo);
+         append_log(c.log, str_cat("world ", s.world.out, ": ", s.world.images_total, " images (",
+                                   s.world.images_rendered, " rendered), model ", s.world.model_dir,
+                                   s.wrote_weights ? " (initialised)" : "", "\n"));
+       }},
+      {"vision", true, [](const Recipe& r) { return r.vision.max_steps > 0; },
+       [](StageContext& c) {
+         VisionRunOptions vo;
+         vo.model = c.model;
+         vo.world = c.world;
+         vo.output_dir = c.dir;
+         vo.device = c.r.device;
+         vo.dtype = c.r.dtype;
+         vo.train = stage_train_config(c.r.vision, c);
+         const VisionRunResult res = run_train_vision(vo);
+         append_log(c.log, str_cat("train-vision -> ", res.weights, ": ", res.train.steps, "/", res.train.total_steps,
+                                   " steps, last loss ", res.train.last_loss, "\n"));
+       }},
+      {"pretrain", true, [](const Recipe& r) { return r.pretrain.max_steps > 0; },
+       [](StageContext& c) { run_sft_stage(c, c.r.pretrain, "base_pretrain.json", "eval_pretrain.json"); }},
+      {"base", true, [](const Recipe&) { return true; },
+       [](StageContext& c) { run_sft_stage(c, c.r.base, "base_train.json", "eval_sft.json"); }},
+      {"instruct", true, [](const Recipe& r) { return r.instruct.max_steps > 0; },
+       [](StageContext& c) { run_sft_stage(c, c.r.instruct, "stage2_sft.json", "eval_sft.json"); }},
+      {"eval", false, [](const Recipe&) { return true; },
+       [](StageContext& c) {
+         WorldEvalOptions eo;
+         eo.model = c.model;
+         eo.world = c.world;
+         eo.out = c.dir;
+         eo.batch_size = c.r.eval_batch_size;
+         eo.max_new_tokens = c.r.eval_max_new_tokens;
+         eo.device = c.r.device;
+         eo.dtype = c.r.dtype;
+         eo.progress = c.o.progress;
+         const WorldEvalResult res = run_world_eval(eo);
+         append_log(c.log, res.scores.markdown());
+         if (res.failed)
+           fail(eo.out, ": ", res.failed, " request(s) failed (see above); re-run to retry them");
+       }},
+      {"report", false, [](const Recipe&) { return true; },
+       [](StageContext& c) {
+         fs::create_directories(c.dir);
+         write_report(c.r, c.wd);
+       }},
+  };
+  return kinds;
 }
 
 }  // namespace
 
-std::string write_report(const Recipe& r, const std::string& workdir) {
-  const std::string wd = workdir, world = wd + "/world", evald = wd + "/eval";
-  const std::string summary_path = evald + "/summary.json";
-  if (!file_exists(summary_path)) fail(summary_path, ": missing (the eval stage has not finished)");
-  const json S = json::parse(read_text_file(summary_path));
-  fs::create_directories(wd + "/report");
-
-  // loss plot
-  std::vector<LossCurve> curves;  // base first (the report quotes curves[0]); steps run on across stages
-  const double p_steps = static_cast<double>(r.pretrain.max_steps);
-  curves.push_back({"base model", "#1f77b4", read_loss(wd + "/base/metrics.jsonl", p_steps)});
-  if (r.instruct.max_steps > 0)
-    curves.push_back({"instruction tuning", "#d62728",
-                      read_loss(wd + "/instruct/metrics.jsonl", p_steps + static_cast<double>(r.base.max_steps))});
-  if (r.pretrain.max_steps > 0)
-    curves.push_back({"pretraining (grounded captions)", "#2ca02c", read_loss(wd + "/pretrain/metrics.jsonl", 0)});
-  write_atomic(wd + "/report/loss.svg", loss_svg(curves));
-
-  // timings
-  json timings = file_exists(wd + "/timings.json") ? json::parse(read_text_file(wd + "/timings.json")) : json::object();
-
-  // examples: the first descriptions of the eval set, with the truth
-  std::map<std::string, std::string> truth;
-  if (file_exists(world + "/gt/descriptions.jsonl"))
-    read_jsonl(world + "/gt/descriptions.jsonl",
-               [&](size_t, const json& j) { truth[j.value("image", std::string())] = j.value("description", std::string()); },
-               [](size_t, const std::string&) {});
-  struct Example {
-    std::string image, text, truth, png;
-    std::vector<std::string> halluc, missed;
-  };
-  std::vector<Example> ex;
-  read_jsonl(
-      evald + "/per_item.jsonl",
-      [&](size_t, const json& j) {
-        if (static_cast<int>(ex.size()) >= r.report_examples || j.value("type", std::string()) != "describe") return;
-        Example e;
-        e.image = j.value("image", std::string());
-        e.text = j.value("text", std::string());
-        e.truth = truth.count(e.image) ? truth[e.image] : "";
-        if (j.contains("hallucinated")) e.halluc = j["hallucinated"].get<std::vector<std::string>>();
-        if (j.contains("missed")) e.missed = j["missed"].get<std::vector<std::string>>();
-        e.png = "report/" + fs::path(e.image).filename().string();
-        std::error_code ec;
-        fs::copy_file(world + "/images/" + e.image, wd + "/" + e.png, fs::copy_options::overwrite_existing, ec);
-        ex.push_back(e);
-      },
-      [](size_t, const std::string&) {});
-
-  auto pct = [](const json& v) { return v.is_number() ? fmt("%.1f", 100 * v.get<double>()) : std::string("-"); };
-  auto get = [&](std::initializer_list<const char*> path) {
-    const json* p = &S;
-    for (const char* k : path) {
-      if (!p->is_object() || !p->contains(k)) return json();
-      p = &(*p)[k];
-    }
-    return *p;
-  };
-  auto last_loss = [](const LossCurve& c) { return c.pts.empty() ? std::string("-") : fmt("%.3f", c.pts.back().second); };
-
-  std::ostringstream md;
-  md << "# stic report: " << r.name << "\n\n";
-  md << "World `" << r.world_preset << "` (seed " << r.world_seed << "), a tiny LLaVA trained from scratch on it (";
-  if (r.vision.max_steps > 0)
-    md << r.vision.max_steps << " steps of the vision tower alone on the scene graphs, "
-       << (r.pretrain.freeze_vision && r.base.freeze_vision ? "then kept frozen; " : "then ");
-  if (r.pretrain.max_steps > 0) md << r.pretrain.max_steps << " pretraining steps on grounded captions, then ";
-  md << r.base.max_steps << " full-parameter steps on the base data";
-  if (r.instruct.max_steps > 0) md << ", then " << r.instruct.max_steps << " on the stage-2 instruction data";
-  md << "), evaluated on the held-out images against exact ground truth (docs/world.md).\n\n";
-  md << "## Ground-truth metrics\n\n";
-  md << "| metric | value (%) |\n|---|---|\n";
-  md << "| object precision | " << pct(get({"descriptions", "precision"})) << " |\n";
-  md << "| object recall | " << pct(get({"descriptions", "recall"})) << " |\n";
-  md << "| CHAIR_i (hallucinated mentions) | " << pct(get({"descriptions", "chair_i"})) << " |\n";
-  md << "| CHAIR_s (descriptions with a hallucination) | " << pct(get({"descriptions", "chair_s"})) << " |\n";
-  for (const char* a : {"color", "size", "position"})
-    md << "| " << a << " accuracy (described objects) | "
-       << pct(get({"descriptions", "attribute_accuracy", a, "accuracy"})) << " |\n";
-  if (S.contains("vqa"))
-    for (auto& [k, v] : S["vqa"].items()) md << "| VQA " << k << " accuracy | " << pct(v["accuracy"]) << " |\n";
-  if (S.contains("pope"))
-    for (auto& [k, v] : S["pope"].items())
-      md << "| POPE " << k << " accuracy / F1 / yes-ratio | " << pct(v["accuracy"]) << " / " << pct(v["f1"]) << " / "
-         << pct(v["yes_ratio"]) << " |\n";
-  md << "\nFull table: [eval/summary.md](eval/summary.md); per request: [eval/per_item.jsonl](eval/per_item.jsonl).\n\n";
-  md << "## Training\n\n![training loss](report/loss.svg)\n\n";
-  md << "Final logged loss: base " << last_loss(curves[0]);
-  if (r.instruct.max_steps > 0 && curves.size() > 1) md << ", instruction tuning " << last_loss(curves[1]);
-  md << ".\n\n";
-  if (file_exists(wd + "/vision/metrics.jsonl")) {  // the vision stage's last held-out accuracy
-    json last;
-    read_jsonl(wd + "/vision/metrics.jsonl", [&](size_t, const json& j) { if (j.contains("eval_shape_acc")) last = j; },
-               [](size_t, const std::string&) {});
-    if (!last.is_null())
-      md << "Vision tower after its own stage (step " << last.value("step", 0) << "): held-out shape accuracy "
-         << fmt("%.1f", 100 * last.value("eval_shape_acc", 0.0)) << "%, colour accuracy "
-         << fmt("%.1f", 100 * last.value("eval_color_acc", 0.0)) << "% at the objects of the eval images.\n\n";
-  }
-  // does the model look at the image? held-out loss with the right vs a mismatched image
-  std::vector<std::vector<std::string>> gain_rows;  // stage, step, loss, loss with another image, gain
-  for (const char* st : {"pretrain", "base", "instruct"})
-    if (file_exists(wd + "/" + st + "/metrics.jsonl"))
-      read_jsonl(
-          wd + "/" + st + "/metrics.jsonl",
-          [&](size_t, const json& j) {
-            if (!j.contains("eval_loss") || !j["eval_loss"].is_number()) return;
-            gain_rows.push_back({st, std::to_string(j.value("step", 0)), fmt("%.4f", j["eval_loss"].get<double>()),
-                                 fmt("%.4f", j.value("eval_loss_other_image", 0.0)),
-                                 fmt("%.4f", j.value("eval_image_gain", 0.0))});
-          },
-          [](size_t, const std::string&) {});
-  const char* const gain_intro =
-      "Does the model look at the image? Held-out loss with each record's own image and with another record's "
-      "image; the difference, the image gain in nats per answer token, is ~0 for a model that answers from "
-      "language priors alone.";
-  if (!gain_rows.empty()) {
-    md << gain_intro << "\n\n| stage | step | held-out loss | with another image | image gain |\n|---|---|---|---|---|\n";
-    for (const auto& row : gain_rows) {
-      for (const auto& c : row) md << "| " << c << " ";
-      md << "|\n";
-    }
-    md << "\n";
-  }
-  md << "## Time per stage\n\n| stage | seconds |\n|---|---|\n";
-  for (auto& s : stage_order())
-    if (timings.contains(s)) md << "| " << s << " | " << fmt("%.1f", timings[s].get<double>()) << " |\n";
-  md << "\n## Examples (held-out images)\n\n";
-  for (auto& e : ex) {
-    md << "<img src=\"" << e.png << "\" width=\"192\" style=\"image-rendering: pixelated\" alt=\"" << e.image
-       << "\">\n\n";
-    md << "- **model:** " << e.text << "\n- **truth:** " << e.truth << "\n";
-    auto list = [](const std::vector<std::string>& v) {
-      std::string s;
-      for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
-      return s.empty() ? std::string("none") : s;
-    };
-    md << "- invented: " << list(e.halluc) << "; missed: " << list(e.missed) << "\n\n";
-  }
-  write_atomic(wd + "/report.md", md.str());
-
-  // the same as HTML (self-contained apart from the images and the plot)
-  std::ostringstream h;
-  h << "<!doctype html><html><head><meta charset=\"utf-8\"><title>stic report: " << html_escape(r.name)
-    << "</title><style>body{font-family:sans-serif;max-width:900px;margin:2em auto}table{border-collapse:collapse}"
-       "td,th{border:1px solid #ccc;padding:3px 8px}img.px{image-rendering:pixelated;width:192px}"
-       ".ex{display:flex;gap:1em;margin:1em 0}</style></head><body>\n";
-  h << "<h1>stic report: " << html_escape(r.name) << "</h1>\n<h2>Ground-truth metrics</h2>\n<table>"
-    << "<tr><th>metric</th><th>value (%)</th></tr>\n";
-  {
-    std::istringstream in(md.str());
-    std::string line;
-    bool in_table = false;
-    while (std::getline(in, line)) {
-      if (line.rfind("| metric", 0) == 0) { in_table = true; continue; }
-      if (!in_table) continue;
-      if (line.rfind("|---", 0) == 0) continue;
-      if (line.rfind("| ", 0) != 0) break;
-      const auto mid = line.rfind(" | ", line.size() - 3);
-      h << "<tr><td>" << html_escape(line.substr(2, mid - 2)) << "</td><td>"
-        << html_escape(line.substr(mid + 3, line.size() - mid - 5)) << "</td></tr>\n";
-    }
-  }
-  h << "</table>\n<h2>Training</h2>\n<img src=\"report/loss.svg\" alt=\"training loss\">\n";
-  if (!gain_rows.empty()) {
-    h << "<p>" << gain_intro << "</p>\n<table><tr><th>stage</th><th>step</th><th>held-out loss</th><th>with another "
-         "image</th><th>image gain</th></tr>\n";
-    for (const auto& row : gain_rows) {
-      h << "<tr>";
-      for (const auto& c : row) h << "<td>" << html_escape(c) << "</td>";
-      h << "</tr>\n";
-    }
-    h << "</table>\n";
-  }
-  h << "<h2>Time per stage</h2><table>";
-  for (auto& s : stage_order())
-    if (timings.contains(s)) h << "<tr><td>" << s << "</td><td>" << fmt("%.1f", timings[s].get<double>()) << " s</td></tr>";
-  h << "</table>\n<h2>Examples (held-out images)</h2>\n";
-  for (auto& e : ex) {
-    h << "<div class=\"ex\"><img class=\"px\" src=\"" << e.png << "\"><div><p><b>model:</b> " << html_escape(e.text)
-      << "</p><p><b>truth:</b> " << html_escape(e.truth) << "</p><p>invented: ";
-    for (auto& x : e.halluc) h << html_escape(x) << "; ";
-    h << " missed: ";
-    for (auto& x : e.missed) h << html_escape(x) << "; ";
-    h << "</p></div></div>\n";
-  }
-  h << "</body></html>\n";
-  write_atomic(wd + "/report.html", h.str());
-  return wd + "/report.md";
+const std::vector<std::string>& stage_order() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& k : stage_kinds()) n.push_back(k.name);
+    return n;
+  }();
+  return names;
 }
 
 std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
@@ -390,103 +196,42 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
            "; see ", rpath, "); use another --workdir or delete it");
     }
   } else {
-    write_atomic(rpath, rj.dump(2) + "\n");
+    write_file_atomic(rpath, rj.dump(2) + "\n");
   }
+  if (r.threads > 0) torch::set_num_threads(r.threads);  // every stage's torch threads
 
   json timings = file_exists(wd + "/timings.json") ? json::parse(read_text_file(wd + "/timings.json")) : json::object();
-  const std::string world = wd + "/world";
-  const std::string threads = std::to_string(r.threads);
-  std::string model = world + "/model";
-
-  // `verb` with the settings every training stage shares (train-sft and train-vision take them alike)
-  auto stage_args = [&](const std::string& verb, const TrainStage& t, const std::string& out) {
-    std::vector<std::string> a = {verb, "--model", model, "--output-dir", out, "--max-steps", std::to_string(t.max_steps),
-                                  "--batch-size", std::to_string(t.batch_size), "--lr", fmt("%.6g", t.lr),
-                                  "--warmup-ratio", fmt("%.6g", t.warmup_ratio), "--weight-decay",
-                                  fmt("%.6g", t.weight_decay), "--max-grad-norm", fmt("%.6g", t.max_grad_norm),
-                                  "--schedule", t.schedule, "--seed", std::to_string(t.seed), "--log-every",
-                                  std::to_string(t.log_every), "--save-every", std::to_string(t.save_every),
-                                  "--device", r.device, "--dtype", r.dtype};
-    if (!o.progress) a.push_back("--no-progress");
-    return a;
-  };
-  auto resume_if_started = [](std::vector<std::string>& a, const std::string& out) {
-    if (file_exists(out + "/latest")) a.push_back("--resume");  // a killed run: continue from its checkpoint
-  };
-  auto train_args = [&](const TrainStage& t, const std::string& data, const std::string& out,
-                        const std::string& eval_data) {
-    std::vector<std::string> a = stage_args("train-sft", t, out);
-    a.insert(a.end(), {"--full", "--data", data, "--image-dir", world + "/images", "--grad-accum",
-                       std::to_string(t.grad_accum), "--max-length", std::to_string(t.max_length)});
-    if (file_exists(eval_data))  // held-out loss and image gain, 7 times per stage
-      a.insert(a.end(), {"--eval-data", eval_data, "--eval-every",
-                         std::to_string(std::max<int64_t>(1, t.max_steps / 6)), "--eval-examples", "64"});
-    if (t.freeze_vision) a.insert(a.end(), {"--mm-vision-tower-lr", "0"});
-    if (t.freeze_projector) a.insert(a.end(), {"--mm-projector-lr", "0"});
-    if (t.group_by_length == "true") a.push_back("--group-by-length");
-    if (t.group_by_length == "step") a.push_back("--sort-within-step");
-    if (t.image_marker != "front") a.insert(a.end(), {"--image-marker", t.image_marker});
-    resume_if_started(a, out);
-    return a;
-  };
-
-  // the stages that train a model: the next stage starts from their output
-  auto trains = [](const std::string& s) { return s == "vision" || s == "pretrain" || s == "base" || s == "instruct"; };
+  StageContext c{r, o, wd, wd + "/world", wd + "/world/model", "", ""};
   std::string report;
-  for (const std::string& stage : stage_order()) {
-    if ((stage == "instruct" && r.instruct.max_steps == 0) || (stage == "pretrain" && r.pretrain.max_steps == 0) ||
-        (stage == "vision" && r.vision.max_steps == 0)) {
+  for (const StageKind& kind : stage_kinds()) {
+    const std::string stage = kind.name;
+    if (!kind.enabled(r)) {
       if (stage == o.until) break;
       continue;
     }
-    const std::string dir = stage == "report" ? wd + "/report" : wd + "/" + stage;
-    const std::string marker = dir + "/.done";
+    c.dir = stage == "report" ? wd + "/report" : wd + "/" + stage;
+    c.log = wd + "/logs/" + stage + ".log";
+    const std::string marker = c.dir + "/.done";
     if (file_exists(marker)) {
       std::fprintf(stderr, "[pipeline] %s: finished earlier, skipped (%s)\n", stage.c_str(), marker.c_str());
-      if (trains(stage)) model = dir;
-      if (stage == "report") report = wd + "/report.md";
     } else {
       std::fprintf(stderr, "[pipeline] %s: running\n", stage.c_str());
       const auto t0 = std::chrono::steady_clock::now();
-      const std::string log = wd + "/logs/" + stage + ".log";
-      std::vector<std::string> args;
-      if (stage == "world") {
-        args = {"world", "--out", world, "--preset", r.world_preset, "--seed", std::to_string(r.world_seed)};
-        if (r.threads > 0) args.insert(args.end(), {"--threads", threads});
-        if (!o.progress) args.push_back("--quiet");
-      } else if (stage == "vision") {
-        args = stage_args("train-vision", r.vision, dir);
-        args.insert(args.end(), {"--world", world});
-        resume_if_started(args, dir);
-      } else if (stage == "pretrain") {
-        args = train_args(r.pretrain, world + "/data/base_pretrain.json", dir, world + "/data/eval_pretrain.json");
-      } else if (stage == "base") {
-        args = train_args(r.base, world + "/data/base_train.json", dir, world + "/data/eval_sft.json");
-      } else if (stage == "instruct") {
-        args = train_args(r.instruct, world + "/data/stage2_sft.json", dir, world + "/data/eval_sft.json");
-      } else if (stage == "eval") {
-        args = {"eval", "--model", model, "--benchmark", "world", "--data", world, "--out", dir, "--batch-size",
-                std::to_string(r.eval_batch_size), "--max-new-tokens", std::to_string(r.eval_max_new_tokens),
-                "--device", r.device, "--dtype", r.dtype};
-        if (!o.progress) args.push_back("--quiet");
+      try {
+        kind.run(c);
+      } catch (const Error& e) {
+        append_log(c.log, str_cat("failed: ", e.what(), "\n"));
+        fail("pipeline: stage '", stage, "' failed: ", e.what(), "; fix the cause and re-run the same command to resume");
       }
-      if (stage == "report") {
-        fs::create_directories(dir);
-        report = write_report(r, wd);
-      } else {
-        const int rc = run_child(args, log, r.threads);
-        if (rc != 0)
-          fail("pipeline: stage '", stage, "' failed (exit ", rc, "; its output is in ", log,
-               "); fix the cause and re-run the same command to resume");
-      }
-      if (trains(stage)) model = dir;
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       timings[stage] = secs;
-      write_atomic(wd + "/timings.json", timings.dump(2) + "\n");
-      if (stage == "report") report = write_report(r, wd);  // again, now with its own time
-      write_atomic(marker, json({{"stage", stage}, {"seconds", secs}}).dump() + "\n");
+      write_file_atomic(wd + "/timings.json", timings.dump(2) + "\n");
+      if (stage == "report") write_report(r, wd);  // again, now with its own time
+      write_file_atomic(marker, json({{"stage", stage}, {"seconds", secs}}).dump() + "\n");
       std::fprintf(stderr, "[pipeline] %s: done in %.1fs\n", stage.c_str(), secs);
     }
+    if (kind.trains) c.model = c.dir;
+    if (stage == "report") report = wd + "/report.md";
     if (stage == o.until) break;
   }
   return report;

@@ -6,15 +6,17 @@
 //   WORKDIR/instruct/       stic train-sft --full on world/data/stage2_sft.json  ("instruct", optional)
 //   WORKDIR/eval/           stic eval --benchmark world with the last model      ("eval")
 //   WORKDIR/report.md, report.html, report/   metrics, loss plot, examples       ("report")
-//   WORKDIR/logs/STAGE.log  the stage's standard output (its command line first)
+//   WORKDIR/logs/STAGE.log  what the stage produced (a summary line; eval: the metrics table)
 //   WORKDIR/timings.json    seconds per stage (of the run that finished it)
-// Each stage is a subprocess of this binary running the ordinary verb; a finished stage leaves
-// WORKDIR/STAGE/.done and is skipped on a re-run; an unfinished one is resumed by its verb
-// (the world completes its images, training continues from its last checkpoint, eval skips
-// the predictions it already has).
+// The stages are a list of stage kinds (pipeline.cpp), each running its verb's library call with
+// the verb's options struct, in this process (torch threads = the recipe's `threads`). A
+// finished stage leaves WORKDIR/STAGE/.done and is skipped on a re-run; an unfinished one
+// resumes (the world completes its images, training continues from its last checkpoint, eval
+// skips the predictions it already has).
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "stic/method/recipe.h"
 
@@ -29,7 +31,7 @@ struct PipelineOptions {
 // Runs (or completes) the recipe; returns the path of the report. Throws stic::Error.
 std::string run_pipeline(const Recipe& r, const PipelineOptions& o);
 
-// The report alone (exposed for tests): reads WORKDIR's stage outputs, writes report.md/.html.
-std::string write_report(const Recipe& r, const std::string& workdir);
+// The stage names in the order they run (world, vision, pretrain, base, instruct, eval, report).
+const std::vector<std::string>& stage_order();
 
 }  // namespace stic

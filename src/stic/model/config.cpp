@@ -172,7 +172,7 @@ LlavaConfig load_llava_config(const std::string& dir, const std::string& vision_
     }
     get_if(j, "vision_feature_select_strategy", c.select_strategy);
     if (c.model_type == "llava_next") {
-      c.aspect = ImageAspect::Anyres;
+      c.aspect = AspectMode::Anyres;
       c.image_newline = true;
       if (j.contains("image_grid_pinpoints")) c.pinpoints = parse_pinpoints(j["image_grid_pinpoints"], cfg_path);
       else c.pinpoints = {{336, 672}, {672, 336}, {672, 672}, {1008, 336}, {336, 1008}};
@@ -182,7 +182,7 @@ LlavaConfig load_llava_config(const std::string& dir, const std::string& vision_
       bool do_pad = false;
       c.shortest_edge = c.crop_h = c.crop_w = c.vision.image_size;
       parse_preprocessor(c, (fs::path(dir) / "preprocessor_config.json").string(), &do_pad);
-      c.aspect = do_pad ? ImageAspect::Pad : ImageAspect::Crop;
+      c.aspect = do_pad ? AspectMode::Pad : AspectMode::Crop;
     }
     if (j.contains("tie_word_embeddings") && j["tie_word_embeddings"].is_boolean())
       c.text.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
@@ -202,15 +202,15 @@ LlavaConfig load_llava_config(const std::string& dir, const std::string& vision_
     std::string ar = j.value("image_aspect_ratio", std::string("square"));
     std::string merge = j.value("mm_patch_merge_type", std::string("flat"));
     if (ar == "anyres" || ar.rfind("anyres", 0) == 0) {
-      c.aspect = ImageAspect::Anyres;
+      c.aspect = AspectMode::Anyres;
       if (j.contains("image_grid_pinpoints")) c.pinpoints = parse_pinpoints(j["image_grid_pinpoints"], cfg_path);
       if (merge.find("unpad") == std::string::npos)
         fail(cfg_path, ": mm_patch_merge_type '", merge, "' is not supported with anyres (expected spatial_unpad)");
       c.image_newline = true;
     } else if (ar == "pad") {
-      c.aspect = ImageAspect::Pad;
+      c.aspect = AspectMode::Pad;
     } else {
-      c.aspect = ImageAspect::Crop;
+      c.aspect = AspectMode::Crop;
     }
     std::string vt = vision_tower;
     if (vt.empty()) vt = j.value("mm_vision_tower", j.value("vision_tower", std::string()));
@@ -238,7 +238,7 @@ LlavaConfig load_llava_config(const std::string& dir, const std::string& vision_
   }
   if (c.select_strategy != "default" && c.select_strategy != "full")
     fail(cfg_path, ": vision_feature_select_strategy '", c.select_strategy, "' is not supported (expected default or full)");
-  if (c.aspect == ImageAspect::Anyres && c.pinpoints.empty())
+  if (c.aspect == AspectMode::Anyres && c.pinpoints.empty())
     fail(cfg_path, ": anyres needs image_grid_pinpoints");
   c.default_template = guess_template(c);
   return c;

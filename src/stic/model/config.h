@@ -11,10 +11,11 @@
 #include <utility>
 #include <vector>
 
+#include "stic/image/image.h"  // AspectMode
+
 namespace stic {
 
 enum class CheckpointLayout { LlavaHf, Original };
-enum class ImageAspect { Crop, Pad, Anyres };
 
 struct VisionConfig {
   int hidden_size = 768, intermediate_size = 3072, num_layers = 12, num_heads = 12;
@@ -49,7 +50,7 @@ struct LlavaConfig {
   std::vector<int> feature_layers{-2};        // python-style indices into the L+1 hidden states
   std::string select_strategy = "default";    // default (drop CLS) | full
   long image_token_id = -1;                   // llava-hf: id of "<image>"; original: -200
-  ImageAspect aspect = ImageAspect::Pad;
+  AspectMode aspect = AspectMode::Pad;
   std::vector<std::pair<int, int>> pinpoints;  // (h, w)
   bool image_newline = false;                 // llava_next / spatial_unpad
   bool unpad_round7 = true;                   // HF rounds int(round(x, 7)); original LLaVA truncates int(x)

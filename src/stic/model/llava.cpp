@@ -48,7 +48,7 @@ std::pair<int64_t, int64_t> unpadded_grid(int64_t cur_h, int64_t cur_w, int64_t 
 int64_t LlavaImpl::num_image_tokens(int orig_h, int orig_w) const {
   const int64_t side = cfg.vision.tokens_per_side();
   const int64_t per_crop = side * side + (cfg.select_strategy == "full" ? 1 : 0);
-  if (cfg.aspect != ImageAspect::Anyres) return per_crop + (cfg.image_newline && cfg.layout == CheckpointLayout::LlavaHf ? 1 : 0);
+  if (cfg.aspect != AspectMode::Anyres) return per_crop + (cfg.image_newline && cfg.layout == CheckpointLayout::LlavaHf ? 1 : 0);
   auto [bh, bw] = best_resolution(orig_h, orig_w, cfg.pinpoints);
   const int64_t gh = bh / cfg.vision.image_size * side, gw = bw / cfg.vision.image_size * side;
   auto [uh, uw] = unpadded_grid(gh, gw, orig_h, orig_w, cfg.unpad_round7);
@@ -67,9 +67,9 @@ torch::Tensor LlavaImpl::encode_crops(const torch::Tensor& crops) {
 torch::Tensor LlavaImpl::encode_image(const ImageInput& image) {
   auto feats = encode_crops(image.pixels);                                        // (N, P, C)
   const int64_t c = feats.size(-1);
-  if (cfg.aspect != ImageAspect::Anyres || feats.size(0) == 1) {
+  if (cfg.aspect != AspectMode::Anyres || feats.size(0) == 1) {
     auto f = feats[0];                                                            // (P, C)
-    if (cfg.aspect == ImageAspect::Anyres && cfg.image_newline && cfg.layout == CheckpointLayout::LlavaHf)
+    if (cfg.aspect == AspectMode::Anyres && cfg.image_newline && cfg.layout == CheckpointLayout::LlavaHf)
       f = torch::cat({f, image_newline.to(f.dtype()).unsqueeze(0)}, 0);           // HF's single-crop branch
     return f;
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "stic/model/config.h"
+#include "stic/model/kv_cache.h"
 #include "stic/model/linear.h"
 
 namespace stic {
@@ -88,32 +89,6 @@ struct ProjectorImpl : torch::nn::Module {
 TORCH_MODULE(Projector);
 
 // ---------------------------------------------------------------- decoder (Llama / Mistral)
-// Key/value cache. Two modes:
-//  - growing (chat, tests): k[l], v[l] are (B, Hkv, T, D) and grow by concatenation;
-//  - static (the batched engine, infer/engine): k[l], v[l] are preallocated (S, Hkv, L, D) for S
-//    slots. A prefill writes one request into `slot` at [start, start + T) and attends over
-//    [0, start + T) of that slot; a decode step (slot = -1, T = 1) writes each slot's new key at
-//    `write_pos[s]` and attends over [0, attend_len) of every slot with the caller's mask.
-struct KVCache {
-  std::vector<torch::Tensor> k, v;
-  bool is_static = false;
-  int64_t slot = -1;        // static prefill: the slot being filled
-  int64_t start = 0;        // static prefill: first position written
-  torch::Tensor write_pos;  // static decode: (S) int64 on the cache's device
-  int64_t attend_len = 0;   // static decode: keys [0, attend_len) are read
-  // static decode: the owner guarantees that every key and value past a slot's write position
-  // is exactly zero (the engine zeroes a slot's old tail when it admits a request), which lets
-  // CUDA decode attend densely over [0, attend_len) and correct the softmax afterwards.
-  bool zero_tail = false;
-  // static decode: per-step index tensors, computed by layer 0 and reused by the others (they
-  // depend only on the write positions): the flat KV rows written and FA2's varlen lengths.
-  torch::Tensor kv_rows, flash_used, flash_cu_k, flash_cu_q;
-  int64_t length() const {
-    if (is_static) return slot >= 0 ? start : attend_len;
-    return k.empty() || !k[0].defined() ? 0 : k[0].size(2);
-  }
-};
-
 // CUDA decode attention for the static cache (decoder.cpp; bf16/fp16, exposed for tests).
 // q (S, H, 1, D); kc/vc the (S, Hkv, L, D) view of a token-major (S, L, Hkv, D) cache; slot s
 // attends to keys [0, write_pos[s]]. `flash_decode` is FlashAttention-2's varlen kernel with

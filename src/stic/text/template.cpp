@@ -113,14 +113,14 @@ RenderedChat render(TemplateKind kind, const std::vector<Turn>& turns, const std
   return out;
 }
 
-size_t count_markers(const std::string& s) {
+}  // namespace
+
+size_t count_image_markers(const std::string& s) {
   static const std::string kMarker = "<image>";
   size_t n = 0;
   for (size_t p = s.find(kMarker); p != std::string::npos; p = s.find(kMarker, p + kMarker.size())) ++n;
   return n;
 }
-
-}  // namespace
 
 TemplateKind template_from_name(const std::string& name) {
   if (name == "raw") return TemplateKind::Raw;
@@ -180,7 +180,7 @@ RenderedChat render_chat(TemplateKind kind, const std::vector<Turn>& turns, cons
 }
 
 std::string ensure_image_marker(const std::string& user, bool has_image) {
-  const size_t n = count_markers(user);
+  const size_t n = count_image_markers(user);
   if (has_image) {
     if (n == 0) return "<image>\n" + user;
     if (n == 1) return user;

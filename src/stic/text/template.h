@@ -64,5 +64,7 @@ RenderedChat render_chat(TemplateKind kind, const std::vector<Turn>& turns, cons
 // the markers do not match the image ("prompt has 2 <image> markers but 1 image was given", or
 // a marker with no image).
 std::string ensure_image_marker(const std::string& user, bool has_image);
+// How many "<image>" markers the text holds.
+size_t count_image_markers(const std::string& text);
 
 }  // namespace stic

@@ -14,67 +14,6 @@
 
 namespace stic {
 
-namespace {
-// The text a token stands for: "▁" -> " ", byte pieces "<0xNN>" -> that byte.
-std::string token_text(const Tokenizer& tok, int32_t id) {
-  std::string p = tok.id_to_piece(id);
-  if (p.size() == 6 && p.compare(0, 3, "<0x") == 0 && p[5] == '>') {
-    return std::string(1, static_cast<char>(std::stoi(p.substr(3, 2), nullptr, 16)));
-  }
-  std::string out;
-  static const std::string kSpace = "\xE2\x96\x81";
-  for (size_t i = 0; i < p.size();) {
-    if (p.compare(i, 3, kSpace) == 0) {
-      out += ' ';
-      i += 3;
-    } else {
-      out += p[i++];
-    }
-  }
-  return out;
-}
-}  // namespace
-
-EncodedChat encode_chat(const Tokenizer& tok, TemplateKind kind, const std::vector<Turn>& turns,
-                        const std::string& system) {
-  RenderedChat rc = render_chat(kind, turns, system);
-  const std::string& text = rc.text;
-  auto ids32 = tok.encode(text, /*add_bos=*/true);
-  EncodedChat out;
-  out.ids.assign(ids32.begin(), ids32.end());
-  out.labels.assign(ids32.size(), kIgnoreIndex);
-  // Align every token with its first byte in `text`.
-  size_t pos = 0;
-  std::set<int32_t> added;
-  for (auto& a : tok.added_tokens()) added.insert(a.id);
-  for (size_t i = 0; i < ids32.size(); ++i) {
-    const int32_t id = ids32[i];
-    if (i == 0 && id == tok.bos_id() && text.compare(0, 3, "<s>") != 0) continue;  // the BOS we added
-    const std::string t = token_text(tok, id);
-    size_t start;
-    if (text.compare(pos, t.size(), t) == 0) {
-      start = pos;
-      pos += t.size();
-    } else if (!t.empty() && t[0] == ' ' && text.compare(pos, t.size() - 1, t, 1, std::string::npos) == 0) {
-      start = pos;  // the tokenizer's dummy prefix "▁": not in the text
-      pos += t.size() - 1;
-    } else {
-      size_t q = pos;  // an added token with lstrip eats whitespace before it
-      while (q < text.size() && (text[q] == ' ' || text[q] == '\n')) ++q;
-      if (added.count(id) && text.compare(q, t.size(), t) == 0) {
-        start = q;
-        pos = q + t.size();
-      } else {
-        fail("label mask: cannot align token ", i, " (id ", id, ", '", t, "') with the text at byte ", pos,
-             "; the tokenizer changes the text (normalisation), which stic's span masking does not support");
-      }
-    }
-    for (auto& [b, e] : rc.answer_spans)
-      if (start >= b && start < e) out.labels[i] = id;
-  }
-  return out;
-}
-
 std::vector<SftRecord> read_llava_records(const std::string& path,
                                           std::vector<std::tuple<int64_t, std::string, std::string>>* bad) {
   const std::string body = read_text_file(path);
@@ -150,17 +89,6 @@ std::vector<SftRecord> read_llava_records(const std::string& path,
 }
 
 namespace {
-size_t count_markers(const std::string& s) {
-  size_t n = 0;
-  for (size_t p = s.find("<image>"); p != std::string::npos; p = s.find("<image>", p + 7)) ++n;
-  return n;
-}
-std::string strip(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 std::string reason_key(const std::string& why) { return why.substr(0, why.find(':')); }
 }  // namespace
 
@@ -180,9 +108,9 @@ void SftTask::skip(int64_t record, const std::string& id, const std::string& rea
   }
 }
 
-SftTask::SftTask(Runner& runner, const std::string& data_path, const SftOptions& opts)
-    : runner_(runner), opts_(opts), data_path_(data_path) {
-  const std::string tname = opts.template_name == "auto" ? runner.config().default_template : opts.template_name;
+SftTask::SftTask(LoadedModel& model, const std::string& data_path, const SftOptions& opts)
+    : model_(model), opts_(opts), collator_(model, opts.max_length), data_path_(data_path) {
+  const std::string tname = opts.template_name == "auto" ? model.config().default_template : opts.template_name;
   kind_ = template_from_name(tname.empty() ? "vicuna_v1" : tname);
   if (opts.image_marker != "front" && opts.image_marker != "keep")
     fail("train-sft: image_marker must be front or keep (got '", opts.image_marker, "')");
@@ -205,11 +133,10 @@ SftTask::SftTask(Runner& runner, const std::string& data_path, const SftOptions&
   for (auto& [rec, id, why] : bad) skip(rec, id, reason_key(why),
          data_path + ": record " + std::to_string(rec) + (id.empty() ? "" : " (id " + id + ")") + ": " +
              why.substr(why.find(':') + 2));
-  const Tokenizer& tok = runner.tokenizer();
   for (auto& r : records) {
     const std::string where = data_path + ": record " + std::to_string(r.record) + (r.id.empty() ? "" : " (id " + r.id + ")");
     size_t markers = 0;
-    for (auto& t : r.turns) markers += count_markers(t.content);
+    for (auto& t : r.turns) markers += count_image_markers(t.content);
     SftExample ex;
     ex.record = r.record;
     ex.id = r.id;
@@ -228,40 +155,21 @@ SftTask::SftTask(Runner& runner, const std::string& data_path, const SftOptions&
         skip(r.record, r.id, "image_missing", where + ": image file " + ex.image + " does not exist");
         continue;
       }
-      // LLaVA's preprocess_multimodal: the marker goes first in its turn, "<image>\n" + rest
-      // (image_marker "keep": it stays where the text has it).
-      bool placed = false;
-      for (size_t t = 0; t < r.turns.size(); t += 2) {
-        auto& c = r.turns[t].content;
-        if (!count_markers(c)) continue;
-        placed = true;
-        if (opts.image_marker == "front") {
-          std::string rest = c;
-          rest.erase(rest.find("<image>"), 7);
-          c = "<image>\n" + strip(rest);
-        }
-      }
-      if (!placed) r.turns[0].content = "<image>\n" + r.turns[0].content;
+      place_image_marker(r.turns, opts.image_marker);
     }
     try {
-      ex.chat = encode_chat(tok, kind_, r.turns);
+      ex.chat = encode_chat_for(model, kind_, r.turns);
     } catch (const Error& e) {
       skip(r.record, r.id, "bad_turns", where + ": " + e.what());
       continue;
     }
-    // the tokenizer's <image> id -> the model's placeholder (same for llava-hf checkpoints)
-    const int32_t image_tok = tok.token_to_id("<image>");
-    for (auto& x : ex.chat.ids)
-      if (x == image_tok) x = runner.placeholder_id();
     examples_.push_back(std::move(ex));
   }
 }
 
 std::vector<int64_t> SftTask::lengths() const {
-  const auto& cfg = runner_.config();
-  const int64_t img = runner_.config().aspect == ImageAspect::Anyres
-                          ? const_cast<Runner&>(runner_).model()->num_image_tokens(cfg.crop_h, cfg.crop_w)
-                          : const_cast<Runner&>(runner_).model()->num_image_tokens(cfg.crop_h, cfg.crop_w);
+  const auto& cfg = model_.config();
+  const int64_t img = model_.model()->num_image_tokens(cfg.crop_h, cfg.crop_w);
   std::vector<int64_t> out;
   for (auto& e : examples_) out.push_back(static_cast<int64_t>(e.chat.ids.size()) + (e.image.empty() ? 0 : img - 1));
   return out;
@@ -270,7 +178,7 @@ std::vector<int64_t> SftTask::lengths() const {
 bool SftTask::load_image_or_skip(int64_t i, ImageInput* out) {
   const SftExample& ex = examples_.at(static_cast<size_t>(i));
   try {
-    *out = runner_.load_image(ex.image);
+    *out = model_.load_image(ex.image);
     return true;
   } catch (const Error& e) {
     bad_examples_.insert(i);
@@ -284,15 +192,7 @@ std::string SftTask::where(const SftExample& ex) const {
 }
 
 SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<int64_t, ImageInput>* images) {
-  auto& model = runner_.model();
-  const int64_t ph = runner_.placeholder_id();
-  bool vision_trains = false;
-  for (auto& p : model->multi_modal_projector->parameters()) vision_trains |= p.requires_grad();
-  for (auto& p : model->vision_tower->parameters()) vision_trains |= p.requires_grad();
-  if (model->image_newline.defined()) vision_trains |= model->image_newline.requires_grad();
-  std::vector<torch::Tensor> embeds, labels;
-  SftBatch b;
-  // 1. decode the images; 2. encode them (one vision-tower call for all single-crop images)
+  // decode the images (a corrupt one skips its example), then collate
   std::map<int64_t, ImageInput> decoded;
   for (int64_t i : idx) {
     if (bad_examples_.count(i)) continue;
@@ -305,93 +205,28 @@ SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<in
     ImageInput im;
     if (load_image_or_skip(i, &im)) decoded[i] = std::move(im);
   }
-  std::map<int64_t, torch::Tensor> features;
-  {
-    std::unique_ptr<torch::NoGradGuard> ng;
-    if (!vision_trains) ng = std::make_unique<torch::NoGradGuard>();
-    std::vector<int64_t> single;
-    std::vector<torch::Tensor> crops;
-    for (auto& [i, im] : decoded) {
-      if (runner_.config().aspect != ImageAspect::Anyres && im.pixels.size(0) == 1) {
-        single.push_back(i);
-        crops.push_back(im.pixels);
-      } else {
-        features[i] = model->encode_image(im);
-      }
-    }
-    if (!crops.empty()) {
-      auto f = model->encode_crops(torch::cat(crops, 0));  // (n, P, C)
-      for (size_t k = 0; k < single.size(); ++k) features[single[k]] = f[static_cast<int64_t>(k)];
-    }
-  }
+  std::vector<CollateItem> items;
   for (int64_t i : idx) {
     if (bad_examples_.count(i)) continue;
     const SftExample& ex = examples_.at(static_cast<size_t>(i));
-    const std::string where_s = where(ex);
-    torch::Tensor feats;
-    if (!ex.image.empty()) feats = features.at(i);
-    std::vector<int64_t> ids = ex.chat.ids, lab = ex.chat.labels;
-    const int64_t nimg = feats.defined() ? feats.size(0) : 0;
-    const int64_t total = static_cast<int64_t>(ids.size()) + (nimg > 0 ? nimg - 1 : 0);
-    if (total > opts_.max_length) {
-      const int64_t cut = total - opts_.max_length;
-      size_t img_pos = ids.size();
-      for (size_t k = 0; k < ids.size(); ++k)
-        if (ids[k] == ph) img_pos = k;
-      const int64_t keep = static_cast<int64_t>(ids.size()) - cut;
-      bool any_label = false;
-      for (int64_t k = 0; k < keep && k >= 0; ++k) any_label |= lab[static_cast<size_t>(k)] != kIgnoreIndex;
-      if (keep <= 0 || (img_pos < ids.size() && static_cast<int64_t>(img_pos) >= keep) || !any_label) {
-        bad_examples_.insert(i);
-        skip(ex.record, ex.id, "too_long",
-             where_s + ": " + std::to_string(total) + " positions (image " + std::to_string(nimg) +
-                 ") exceed --max-length " + std::to_string(opts_.max_length) + " before any answer token");
-        continue;
-      }
-      ids.resize(static_cast<size_t>(keep));
-      lab.resize(static_cast<size_t>(keep));
-      if (truncated_.insert(i).second) {
-        ++counts_["truncated_records"];
-        counts_["truncated_tokens"] += cut;
-      }
-    }
-    auto e = model->embed_with_image(ids, feats, ph)[0];  // (T, C)
-    std::vector<int64_t> full;
-    for (size_t k = 0; k < ids.size(); ++k) {
-      if (ids[k] == ph && nimg > 0) full.insert(full.end(), static_cast<size_t>(nimg), kIgnoreIndex);
-      else full.push_back(lab[k]);
-    }
-    embeds.push_back(e);
-    labels.push_back(torch::tensor(full, torch::kInt64));
-    b.used.push_back(i);
-    b.tokens += e.size(0);
+    items.push_back({i, &ex.chat, ex.image.empty() ? nullptr : &decoded.at(i)});
   }
-  if (embeds.empty()) return b;
-  int64_t tmax = 0;
-  for (auto& e : embeds) tmax = std::max(tmax, e.size(0));
-  const auto dev = embeds[0].device();
-  for (size_t k = 0; k < embeds.size(); ++k) {
-    const int64_t pad = tmax - embeds[k].size(0);
-    if (pad > 0) {
-      embeds[k] = torch::cat({embeds[k], torch::zeros({pad, embeds[k].size(1)}, embeds[k].options())}, 0);
-      labels[k] = torch::cat({labels[k], torch::full({pad}, kIgnoreIndex, torch::kInt64)}, 0);
-    }
+  SftBatch b = collator_.collate(items);
+  for (const auto& [i, why] : b.too_long) {
+    const SftExample& ex = examples_.at(static_cast<size_t>(i));
+    bad_examples_.insert(i);
+    skip(ex.record, ex.id, "too_long", where(ex) + ": " + why);
   }
-  b.embeds = torch::stack(embeds, 0);
-  b.labels = torch::stack(labels, 0).to(dev);
+  for (const auto& [i, cut] : b.truncated)
+    if (truncated_.insert(i).second) {
+      ++counts_["truncated_records"];
+      counts_["truncated_tokens"] += cut;
+    }
   return b;
 }
 
-torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels) {
-  const int64_t v = logits.size(-1);
-  auto l = logits.narrow(1, 0, logits.size(1) - 1).reshape({-1, v}).to(torch::kFloat32);
-  auto y = labels.narrow(1, 1, labels.size(1) - 1).reshape({-1});
-  return torch::nn::functional::cross_entropy(
-      l, y, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kMean));
-}
-
 torch::Tensor SftTask::loss(const SftBatch& b) {
-  auto& model = runner_.model();
+  auto& model = model_.model();
   const int64_t bsz = b.embeds.size(0), t = b.embeds.size(1);
   auto pos = torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(b.embeds.device()))
                  .unsqueeze(0)
@@ -416,7 +251,7 @@ MicroBatchResult SftTask::micro(const std::vector<int64_t>& idx) {
 }
 
 SftTask::EvalResult SftTask::evaluate(int64_t max_examples, int batch_size) {
-  auto& model = runner_.model();
+  auto& model = model_.model();
   struct Restore {  // training mode comes back however evaluate() leaves
     Llava& m;
     bool was;

@@ -7,16 +7,7 @@
 // front of the first human turn ("<image>\n" + rest, stripped), or added there when absent
 // (SftOptions::image_marker "keep": a marker stays where the text has it).
 //
-// Labels (loss on assistant tokens only): the conversation is rendered with the chat template
-// (text/template.h) and tokenized as one text, exactly the ids the model sees; a token is a
-// label when its first byte lies in an assistant answer's span: the separator before the answer
-// (SentencePiece attaches it as "▁"), the answer, and its end-of-turn "</s>" (with
-// mistral_instruct's " " before it). Everything else — system text, user turns, role tags,
-// BOS, the image — is masked (-100). For LLaMA-style (legacy) tokenizers this is the mask
-// LLaVA's preprocess_v1 / preprocess_llama_2 compute by length arithmetic; LLaVA's arithmetic
-// assumes `len(tokenizer(instruction)) - 2` tokens per instruction, which is off by one for
-// non-legacy tokenizers (its own "-1" patch only covers some vocabularies; a mismatch there
-// masks the whole sample). stic masks by byte spans, so it is exact for both (docs/training.md).
+// Labels: assistant tokens only, masked by byte spans (train/collator.h).
 //
 // Bad records are skipped, counted and reported (never fatal): no assistant turn, "<image>"
 // with no image field, an image file that is missing or does not decode, more than one
@@ -32,23 +23,13 @@
 #include <string>
 #include <vector>
 
-#include "stic/infer/runner.h"
+#include "stic/model/loaded_model.h"
 #include "stic/text/template.h"
+#include "stic/train/collator.h"
+#include "stic/train/setup.h"
 #include "stic/train/trainer.h"
 
 namespace stic {
-
-struct EncodedChat {
-  std::vector<int64_t> ids;     // token ids; the image (if any) is one placeholder id
-  std::vector<int64_t> labels;  // = ids where trained, -100 elsewhere
-};
-constexpr int64_t kIgnoreIndex = -100;
-
-// Renders `turns` (user, assistant, ..., assistant) with the template, tokenizes with BOS, and
-// masks everything but the answers. Throws stic::Error when the tokens cannot be aligned with
-// the text (a tokenizer that normalises the text).
-EncodedChat encode_chat(const Tokenizer& tok, TemplateKind kind, const std::vector<Turn>& turns,
-                        const std::string& system = "");
 
 struct SftOptions {
   std::string template_name = "auto";
@@ -79,16 +60,11 @@ struct SftRecord {
 std::vector<SftRecord> read_llava_records(const std::string& path,
                                           std::vector<std::tuple<int64_t, std::string, std::string>>* bad);
 
-struct SftBatch {
-  torch::Tensor embeds;      // (B, T, C), right-padded with zeros
-  torch::Tensor labels;      // (B, T) int64, -100 on masked and padded positions
-  std::vector<int64_t> used; // example indices that made it into the batch
-  int64_t tokens = 0;        // real (unpadded) positions
-};
+using SftBatch = CollatedBatch;
 
 class SftTask {
  public:
-  SftTask(Runner& runner, const std::string& data_path, const SftOptions& opts);
+  SftTask(LoadedModel& model, const std::string& data_path, const SftOptions& opts);
 
   const std::vector<SftExample>& examples() const { return examples_; }
   std::vector<int64_t> lengths() const;  // for length grouping: text tokens + image tokens estimate
@@ -121,8 +97,9 @@ class SftTask {
   std::string where(const SftExample& ex) const;  // "DATA: record N (id X)" for messages
   // Decodes example i's image into *out; a corrupt one skips the example (counted, reported).
   bool load_image_or_skip(int64_t i, ImageInput* out);
-  Runner& runner_;
+  LoadedModel& model_;
   SftOptions opts_;
+  Collator collator_;
   std::string data_path_;
   TemplateKind kind_;
   std::vector<SftExample> examples_;
@@ -134,7 +111,24 @@ class SftTask {
   std::map<int64_t, ImageInput> eval_images_;  // decoded once for evaluate()
 };
 
-// Shifted causal-LM cross-entropy: logits (B, T, V), labels (B, T); mean over labels != -100.
-torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels);
+// ---------------------------------------------------------------- stic train-sft
+// Supervised fine-tuning of a model (LoRA, a continued adapter, or in full) on LLaVA records:
+// OUTPUT gets the weights (adapter or model folder), checkpoints, metrics.jsonl (with held-out
+// loss / image gain when eval_data is set), errors.jsonl of skipped records and train_config.json.
+struct SftRunOptions {
+  std::string model, data, image_dir, output_dir, eval_data, vision_tower;
+  std::string device = "cpu", dtype = "auto";
+  std::string template_name = "auto", image_marker = "front";
+  int64_t max_length = 2048;
+  int64_t eval_every = 0, eval_examples = 128;  // held-out evaluation every N steps (0: total/10)
+  TrainSetupOptions setup;
+  TrainConfig train;  // output_dir is set from this struct's
+};
+struct SftRunResult {
+  TrainResult train;
+  std::string weights;  // the folder holding the final weights (OUTPUT, or the last checkpoint when stopped early)
+  std::string data_summary;
+};
+SftRunResult run_sft(const SftRunOptions& o);
 
 }  // namespace stic

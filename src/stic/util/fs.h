@@ -25,6 +25,8 @@ class AtomicFile {
   std::FILE* f_ = nullptr;
 };
 
+// The whole of `text` as PATH, atomically (an AtomicFile written and committed).
+void write_file_atomic(const std::string& path, const std::string& text);
 std::string read_text_file(const std::string& path);  // throws stic::Error naming the path
 bool file_exists(const std::string& path);
 bool dir_exists(const std::string& path);

@@ -17,21 +17,17 @@
 #include <nlohmann/json.hpp>
 
 #include "stic/image/image.h"
+#include "stic/util/rng.h"
 
 namespace stic::world {
 
 // ---------------------------------------------------------------- deterministic random numbers
-// splitmix64: tiny, fast, good enough for procedural content, identical everywhere.
-class Rng {
+// A splitmix64 stream (util/rng.h): tiny, fast, good enough for procedural content, identical
+// everywhere.
+class Rng : public SplitMix64 {
  public:
-  explicit Rng(uint64_t seed) : s_(seed) {}
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }  // [0, 1)
+  explicit Rng(uint64_t seed) : SplitMix64(seed) {}
+  using SplitMix64::uniform;                                                        // [0, 1)
   double uniform(double a, double b) { return a + (b - a) * uniform(); }
   int below(int n) { return static_cast<int>(next() % static_cast<uint64_t>(n)); }  // [0, n)
   int range(int lo, int hi) { return lo + below(hi - lo + 1); }                      // [lo, hi]
@@ -44,9 +40,6 @@ class Rng {
   }
   template <typename T>
   const T& pick(const std::vector<T>& v) { return v[static_cast<size_t>(below(static_cast<int>(v.size())))]; }
-
- private:
-  uint64_t s_;
 };
 // A well-mixed seed for stream `a`/`b` of `seed` (independent streams per image and purpose).
 uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b = 0);

@@ -1,0 +1,86 @@
+// stic/infer/batch_job.cpp — see batch_job.h.
+#include "stic/infer/batch_job.h"
+
+#include <cstdio>
+
+#include "stic/util/error.h"
+#include "stic/util/jsonl.h"
+#include "stic/util/progress.h"
+#include "stic/util/rng.h"
+
+namespace stic {
+
+Shard parse_shard(const std::string& text, const std::string& flag) {
+  const size_t slash = text.find('/');
+  Shard s;
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument("no slash");
+    size_t used = 0;
+    s.index = std::stoi(text.substr(0, slash), &used);
+    if (used != slash) throw std::invalid_argument("index");
+    s.count = std::stoi(text.substr(slash + 1), &used);
+    if (used != text.size() - slash - 1) throw std::invalid_argument("count");
+  } catch (const std::exception&) {
+    fail(flag, " '", text, "': expected i/n, e.g. 0/4");
+  }
+  if (s.count < 1 || s.index < 0 || s.index >= s.count)
+    fail(flag, " '", text, "': expected 0 <= i < n");
+  return s;
+}
+
+int shard_of(const std::string& id, int count) {
+  uint64_t h = 0;
+  for (unsigned char c : id) h = splitmix64(h ^ c);
+  return static_cast<int>(h % static_cast<uint64_t>(count));
+}
+
+nlohmann::json default_record(const GenResult& r) {
+  return {{"id", r.id}, {"text", r.text}, {"token_ids", r.token_ids}, {"num_input_tokens", r.num_input_tokens},
+          {"num_image_tokens", r.num_image_tokens}, {"finish_reason", r.finish_reason}};
+}
+
+BatchJob::BatchJob(BatchJobOptions opts) : opts_(std::move(opts)) {
+  writer_ = std::make_unique<JsonlWriter>(opts_.out, &done_);
+  if (writer_->repaired_bytes())
+    std::fprintf(stderr, "stic %s: %s: cut a torn last line (%zu bytes) left by an interrupted run\n",
+                 opts_.verb.c_str(), opts_.out.c_str(), writer_->repaired_bytes());
+}
+
+BatchJob::~BatchJob() = default;
+
+bool BatchJob::wanted(const std::string& id) {
+  if (opts_.shard.count > 1 && shard_of(id, opts_.shard.count) != opts_.shard.index) {
+    ++other_shard_;
+    return false;
+  }
+  if (done_.count(id)) {
+    ++resumed_;
+    return false;
+  }
+  return true;
+}
+
+BatchJobResult BatchJob::run(LoadedModel& model, const std::vector<GenRequest>& requests) {
+  BatchJobResult res;
+  if (requests.empty()) return res;
+  Engine engine(model, opts_.engine);
+  Progress bar(static_cast<int64_t>(requests.size()), opts_.verb, opts_.progress);
+  res.stats = engine.run(
+      requests,
+      [&](GenResult& r) {
+        if (!r.error.empty()) {
+          if (++res.failed <= opts_.max_error_messages)
+            std::fprintf(stderr, "%sstic %s: request %s failed: %s\n", opts_.progress ? "\r\033[K" : "",
+                         opts_.verb.c_str(), r.id.c_str(), r.error.c_str());
+          if (opts_.write_errors) writer_->write({{"id", r.id}, {"error", r.error}});
+          return;
+        }
+        ++res.done;
+        writer_->write(opts_.record(r));
+      },
+      progress_with_token_rate(bar));
+  bar.finish();
+  return res;
+}
+
+}  // namespace stic

@@ -1,0 +1,298 @@
+// stic/method/report.cpp — see report.h.
+#include "stic/method/report.h"
+
+#include "stic/method/pipeline.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "stic/util/error.h"
+#include "stic/util/fs.h"
+#include "stic/util/jsonl.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace stic {
+namespace {
+
+std::string fmt(const char* f, double x) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, x);
+  return b;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '&': o += "&amp;"; break;
+      case '"': o += "&quot;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+struct LossCurve {
+  std::string label, colour;
+  std::vector<std::pair<double, double>> pts;  // (global step, loss)
+};
+
+// A plain SVG line plot of the training losses (no plotting library).
+std::string loss_svg(const std::vector<LossCurve>& curves) {
+  const double W = 640, H = 320, L = 56, R = 16, T = 16, B = 40;
+  double xmax = 1, ymin = 1e30, ymax = -1e30;
+  for (auto& c : curves)
+    for (auto& [x, y] : c.pts) xmax = std::max(xmax, x), ymin = std::min(ymin, y), ymax = std::max(ymax, y);
+  if (ymin > ymax) ymin = 0, ymax = 1;
+  ymin = std::max(0.0, std::floor(ymin * 2) / 2), ymax = std::ceil(ymax * 2) / 2;
+  if (ymax <= ymin) ymax = ymin + 1;
+  auto X = [&](double x) { return L + (W - L - R) * x / xmax; };
+  auto Y = [&](double y) { return T + (H - T - B) * (1 - (y - ymin) / (ymax - ymin)); };
+  std::ostringstream s;
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W
+    << " " << H << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
+  s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  for (int i = 0; i <= 5; ++i) {
+    const double y = ymin + (ymax - ymin) * i / 5;
+    s << "<line x1=\"" << L << "\" x2=\"" << W - R << "\" y1=\"" << Y(y) << "\" y2=\"" << Y(y)
+      << "\" stroke=\"#ddd\"/><text x=\"" << L - 6 << "\" y=\"" << Y(y) + 4 << "\" text-anchor=\"end\">"
+      << fmt("%.2f", y) << "</text>\n";
+    const double x = xmax * i / 5;
+    s << "<text x=\"" << X(x) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">" << fmt("%.0f", x)
+      << "</text>\n";
+  }
+  s << "<text x=\"" << (L + W - R) / 2 << "\" y=\"" << H - 6 << "\" text-anchor=\"middle\">optimizer step</text>\n";
+  s << "<text x=\"14\" y=\"" << (T + H - B) / 2 << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 "
+    << (T + H - B) / 2 << ")\">training loss</text>\n";
+  s << "<rect x=\"" << L << "\" y=\"" << T << "\" width=\"" << W - L - R << "\" height=\"" << H - T - B
+    << "\" fill=\"none\" stroke=\"#888\"/>\n";
+  int li = 0;
+  for (auto& c : curves) {
+    if (c.pts.empty()) continue;
+    s << "<polyline fill=\"none\" stroke=\"" << c.colour << "\" stroke-width=\"1.5\" points=\"";
+    for (auto& [x, y] : c.pts) s << fmt("%.1f", X(x)) << "," << fmt("%.1f", Y(y)) << " ";
+    s << "\"/>\n<text x=\"" << W - R - 8 << "\" y=\"" << T + 16 + 14 * li << "\" text-anchor=\"end\" fill=\""
+      << c.colour << "\">" << html_escape(c.label) << "</text>\n";
+    ++li;
+  }
+  s << "</svg>\n";
+  return s.str();
+}
+
+std::vector<std::pair<double, double>> read_loss(const std::string& metrics, double offset) {
+  std::vector<std::pair<double, double>> pts;
+  if (!file_exists(metrics)) return pts;
+  read_jsonl(
+      metrics,
+      [&](size_t, const json& j) {
+        if (j.contains("step") && j.contains("loss") && j["loss"].is_number())
+          pts.emplace_back(offset + j["step"].get<double>(), j["loss"].get<double>());
+      },
+      [](size_t, const std::string&) {});
+  return pts;
+}
+
+}  // namespace
+
+std::string write_report(const Recipe& r, const std::string& workdir) {
+  const std::string wd = workdir, world = wd + "/world", evald = wd + "/eval";
+  const std::string summary_path = evald + "/summary.json";
+  if (!file_exists(summary_path)) fail(summary_path, ": missing (the eval stage has not finished)");
+  const json S = json::parse(read_text_file(summary_path));
+  fs::create_directories(wd + "/report");
+
+  // loss plot
+  std::vector<LossCurve> curves;  // base first (the report quotes curves[0]); steps run on across stages
+  const double p_steps = static_cast<double>(r.pretrain.max_steps);
+  curves.push_back({"base model", "#1f77b4", read_loss(wd + "/base/metrics.jsonl", p_steps)});
+  if (r.instruct.max_steps > 0)
+    curves.push_back({"instruction tuning", "#d62728",
+                      read_loss(wd + "/instruct/metrics.jsonl", p_steps + static_cast<double>(r.base.max_steps))});
+  if (r.pretrain.max_steps > 0)
+    curves.push_back({"pretraining (grounded captions)", "#2ca02c", read_loss(wd + "/pretrain/metrics.jsonl", 0)});
+  write_file_atomic(wd + "/report/loss.svg", loss_svg(curves));
+
+  // timings
+  json timings = file_exists(wd + "/timings.json") ? json::parse(read_text_file(wd + "/timings.json")) : json::object();
+
+  // examples: the first descriptions of the eval set, with the truth
+  std::map<std::string, std::string> truth;
+  if (file_exists(world + "/gt/descriptions.jsonl"))
+    read_jsonl(world + "/gt/descriptions.jsonl",
+               [&](size_t, const json& j) { truth[j.value("image", std::string())] = j.value("description", std::string()); },
+               [](size_t, const std::string&) {});
+  struct Example {
+    std::string image, text, truth, png;
+    std::vector<std::string> halluc, missed;
+  };
+  std::vector<Example> ex;
+  read_jsonl(
+      evald + "/per_item.jsonl",
+      [&](size_t, const json& j) {
+        if (static_cast<int>(ex.size()) >= r.report_examples || j.value("type", std::string()) != "describe") return;
+        Example e;
+        e.image = j.value("image", std::string());
+        e.text = j.value("text", std::string());
+        e.truth = truth.count(e.image) ? truth[e.image] : "";
+        if (j.contains("hallucinated")) e.halluc = j["hallucinated"].get<std::vector<std::string>>();
+        if (j.contains("missed")) e.missed = j["missed"].get<std::vector<std::string>>();
+        e.png = "report/" + fs::path(e.image).filename().string();
+        std::error_code ec;
+        fs::copy_file(world + "/images/" + e.image, wd + "/" + e.png, fs::copy_options::overwrite_existing, ec);
+        ex.push_back(e);
+      },
+      [](size_t, const std::string&) {});
+
+  auto pct = [](const json& v) { return v.is_number() ? fmt("%.1f", 100 * v.get<double>()) : std::string("-"); };
+  auto get = [&](std::initializer_list<const char*> path) {
+    const json* p = &S;
+    for (const char* k : path) {
+      if (!p->is_object() || !p->contains(k)) return json();
+      p = &(*p)[k];
+    }
+    return *p;
+  };
+  auto last_loss = [](const LossCurve& c) { return c.pts.empty() ? std::string("-") : fmt("%.3f", c.pts.back().second); };
+
+  std::ostringstream md;
+  md << "# stic report: " << r.name << "\n\n";
+  md << "World `" << r.world_preset << "` (seed " << r.world_seed << "), a tiny LLaVA trained from scratch on it (";
+  if (r.vision.max_steps > 0)
+    md << r.vision.max_steps << " steps of the vision tower alone on the scene graphs, "
+       << (r.pretrain.freeze_vision && r.base.freeze_vision ? "then kept frozen; " : "then ");
+  if (r.pretrain.max_steps > 0) md << r.pretrain.max_steps << " pretraining steps on grounded captions, then ";
+  md << r.base.max_steps << " full-parameter steps on the base data";
+  if (r.instruct.max_steps > 0) md << ", then " << r.instruct.max_steps << " on the stage-2 instruction data";
+  md << "), evaluated on the held-out images against exact ground truth (docs/world.md).\n\n";
+  md << "## Ground-truth metrics\n\n";
+  md << "| metric | value (%) |\n|---|---|\n";
+  md << "| object precision | " << pct(get({"descriptions", "precision"})) << " |\n";
+  md << "| object recall | " << pct(get({"descriptions", "recall"})) << " |\n";
+  md << "| CHAIR_i (hallucinated mentions) | " << pct(get({"descriptions", "chair_i"})) << " |\n";
+  md << "| CHAIR_s (descriptions with a hallucination) | " << pct(get({"descriptions", "chair_s"})) << " |\n";
+  for (const char* a : {"color", "size", "position"})
+    md << "| " << a << " accuracy (described objects) | "
+       << pct(get({"descriptions", "attribute_accuracy", a, "accuracy"})) << " |\n";
+  if (S.contains("vqa"))
+    for (auto& [k, v] : S["vqa"].items()) md << "| VQA " << k << " accuracy | " << pct(v["accuracy"]) << " |\n";
+  if (S.contains("pope"))
+    for (auto& [k, v] : S["pope"].items())
+      md << "| POPE " << k << " accuracy / F1 / yes-ratio | " << pct(v["accuracy"]) << " / " << pct(v["f1"]) << " / "
+         << pct(v["yes_ratio"]) << " |\n";
+  md << "\nFull table: [eval/summary.md](eval/summary.md); per request: [eval/per_item.jsonl](eval/per_item.jsonl).\n\n";
+  md << "## Training\n\n![training loss](report/loss.svg)\n\n";
+  md << "Final logged loss: base " << last_loss(curves[0]);
+  if (r.instruct.max_steps > 0 && curves.size() > 1) md << ", instruction tuning " << last_loss(curves[1]);
+  md << ".\n\n";
+  if (file_exists(wd + "/vision/metrics.jsonl")) {  // the vision stage's last held-out accuracy
+    json last;
+    read_jsonl(wd + "/vision/metrics.jsonl", [&](size_t, const json& j) { if (j.contains("eval_shape_acc")) last = j; },
+               [](size_t, const std::string&) {});
+    if (!last.is_null())
+      md << "Vision tower after its own stage (step " << last.value("step", 0) << "): held-out shape accuracy "
+         << fmt("%.1f", 100 * last.value("eval_shape_acc", 0.0)) << "%, colour accuracy "
+         << fmt("%.1f", 100 * last.value("eval_color_acc", 0.0)) << "% at the objects of the eval images.\n\n";
+  }
+  // does the model look at the image? held-out loss with the right vs a mismatched image
+  std::vector<std::vector<std::string>> gain_rows;  // stage, step, loss, loss with another image, gain
+  for (const char* st : {"pretrain", "base", "instruct"})
+    if (file_exists(wd + "/" + st + "/metrics.jsonl"))
+      read_jsonl(
+          wd + "/" + st + "/metrics.jsonl",
+          [&](size_t, const json& j) {
+            if (!j.contains("eval_loss") || !j["eval_loss"].is_number()) return;
+            gain_rows.push_back({st, std::to_string(j.value("step", 0)), fmt("%.4f", j["eval_loss"].get<double>()),
+                                 fmt("%.4f", j.value("eval_loss_other_image", 0.0)),
+                                 fmt("%.4f", j.value("eval_image_gain", 0.0))});
+          },
+          [](size_t, const std::string&) {});
+  const char* const gain_intro =
+      "Does the model look at the image? Held-out loss with each record's own image and with another record's "
+      "image; the difference, the image gain in nats per answer token, is ~0 for a model that answers from "
+      "language priors alone.";
+  if (!gain_rows.empty()) {
+    md << gain_intro << "\n\n| stage | step | held-out loss | with another image | image gain |\n|---|---|---|---|---|\n";
+    for (const auto& row : gain_rows) {
+      for (const auto& c : row) md << "| " << c << " ";
+      md << "|\n";
+    }
+    md << "\n";
+  }
+  md << "## Time per stage\n\n| stage | seconds |\n|---|---|\n";
+  for (auto& s : stage_order())
+    if (timings.contains(s)) md << "| " << s << " | " << fmt("%.1f", timings[s].get<double>()) << " |\n";
+  md << "\n## Examples (held-out images)\n\n";
+  for (auto& e : ex) {
+    md << "<img src=\"" << e.png << "\" width=\"192\" style=\"image-rendering: pixelated\" alt=\"" << e.image
+       << "\">\n\n";
+    md << "- **model:** " << e.text << "\n- **truth:** " << e.truth << "\n";
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
+      return s.empty() ? std::string("none") : s;
+    };
+    md << "- invented: " << list(e.halluc) << "; missed: " << list(e.missed) << "\n\n";
+  }
+  write_file_atomic(wd + "/report.md", md.str());
+
+  // the same as HTML (self-contained apart from the images and the plot)
+  std::ostringstream h;
+  h << "<!doctype html><html><head><meta charset=\"utf-8\"><title>stic report: " << html_escape(r.name)
+    << "</title><style>body{font-family:sans-serif;max-width:900px;margin:2em auto}table{border-collapse:collapse}"
+       "td,th{border:1px solid #ccc;padding:3px 8px}img.px{image-rendering:pixelated;width:192px}"
+       ".ex{display:flex;gap:1em;margin:1em 0}</style></head><body>\n";
+  h << "<h1>stic report: " << html_escape(r.name) << "</h1>\n<h2>Ground-truth metrics</h2>\n<table>"
+    << "<tr><th>metric</th><th>value (%)</th></tr>\n";
+  {
+    std::istringstream in(md.str());
+    std::string line;
+    bool in_table = false;
+    while (std::getline(in, line)) {
+      if (line.rfind("| metric", 0) == 0) { in_table = true; continue; }
+      if (!in_table) continue;
+      if (line.rfind("|---", 0) == 0) continue;
+      if (line.rfind("| ", 0) != 0) break;
+      const auto mid = line.rfind(" | ", line.size() - 3);
+      h << "<tr><td>" << html_escape(line.substr(2, mid - 2)) << "</td><td>"
+        << html_escape(line.substr(mid + 3, line.size() - mid - 5)) << "</td></tr>\n";
+    }
+  }
+  h << "</table>\n<h2>Training</h2>\n<img src=\"report/loss.svg\" alt=\"training loss\">\n";
+  if (!gain_rows.empty()) {
+    h << "<p>" << gain_intro << "</p>\n<table><tr><th>stage</th><th>step</th><th>held-out loss</th><th>with another "
+         "image</th><th>image gain</th></tr>\n";
+    for (const auto& row : gain_rows) {
+      h << "<tr>";
+      for (const auto& c : row) h << "<td>" << html_escape(c) << "</td>";
+      h << "</tr>\n";
+    }
+    h << "</table>\n";
+  }
+  h << "<h2>Time per stage</h2><table>";
+  for (auto& s : stage_order())
+    if (timings.contains(s)) h << "<tr><td>" << s << "</td><td>" << fmt("%.1f", timings[s].get<double>()) << " s</td></tr>";
+  h << "</table>\n<h2>Examples (held-out images)</h2>\n";
+  for (auto& e : ex) {
+    h << "<div class=\"ex\"><img class=\"px\" src=\"" << e.png << "\"><div><p><b>model:</b> " << html_escape(e.text)
+      << "</p><p><b>truth:</b> " << html_escape(e.truth) << "</p><p>invented: ";
+    for (auto& x : e.halluc) h << html_escape(x) << "; ";
+    h << " missed: ";
+    for (auto& x : e.missed) h << html_escape(x) << "; ";
+    h << "</p></div></div>\n";
+  }
+  h << "</body></html>\n";
+  write_file_atomic(wd + "/report.html", h.str());
+  return wd + "/report.md";
+}
+
+}  // namespace stic
