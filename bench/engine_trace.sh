@@ -13,11 +13,9 @@ prepare_bench_model
 wait_build "$R/build.log"
 grep -E "stic: CUDA" "$R/build.log"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-for g in 1 0; do
-  STIC_CUDA_GRAPHS=$g STIC_PARITY_DEVICE=cuda STIC_PARITY_DTYPE=fp32 timeout 120 /tmp/bg/stic_tests \
-    --gtest_filter='Engine*:HF/Parity.Greedy*:DecodeAttention*' 2>&1 | grep -E "FAILED|PASSED|Failure|Expected|Which" \
-    | head -12 | sed "s/^/[graphs=$g] /"
-done
+STIC_PARITY_DEVICE=cuda STIC_PARITY_DTYPE=fp32 timeout 120 /tmp/bg/stic_tests \
+  --gtest_filter='Engine*:FastPaths*:HF/Parity.Greedy*:DecodeAttention*' 2>&1 \
+  | grep -E "fastpath|FAILED|PASSED|Failure|Expected|Which" | head -24
 NT=${NT:-256}
 run() {  # NAME ENV...
   local name=$1; shift

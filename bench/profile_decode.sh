@@ -10,11 +10,11 @@ R=${1:-/tmp/stic-prof}; D=/tmp/stic-bench; mkdir -p "$R"
 build_stic "$R/build.log" stic stic_tests
 prepare_bench_model
 wait_build "$R/build.log"
-# correctness on the GPU first: the engine (CUDA graphs, manual decode attention) vs HF's greedy tokens
-for g in 1 0; do
-  STIC_CUDA_GRAPHS=$g STIC_PARITY_DEVICE=cuda STIC_PARITY_DTYPE=fp32 /tmp/bg/stic_tests --gtest_filter='Engine*:HF/Parity.Greedy*' 2>&1 \
-    | grep -E "FAILED|PASSED|Failure|Expected|Which" | head -12 | sed "s/^/[graphs=$g] /"
-done
+# correctness on the GPU first: the engine vs HF's greedy tokens, every fast path (CUDA graphs on
+# and off included) vs the reference configuration
+STIC_PARITY_DEVICE=cuda STIC_PARITY_DTYPE=fp32 /tmp/bg/stic_tests \
+  --gtest_filter='Engine*:FastPaths*:DecodeAttention*:HF/Parity.Greedy*' 2>&1 \
+  | grep -E "fastpath|FAILED|PASSED|Failure|Expected|Which" | head -24
 NT=${NT:-128}
 run() {  # NAME ENV...
   local name=$1; shift

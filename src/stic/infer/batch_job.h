@@ -44,7 +44,7 @@ nlohmann::json default_record(const GenResult& r);
 struct BatchJobOptions {
   std::string out;                   // the JSONL output (created; appended to)
   std::string verb = "generate";     // names the job in messages ("stic VERB: ...")
-  EngineOptions engine;
+  EngineOptions engine = engine_options_from_env();  // the STIC_* fast-path switches apply
   Shard shard;
   bool write_errors = true;          // failed requests as {"id", "error"} records (finished)
   int max_error_messages = 10;       // per-failure lines on stderr before going quiet

@@ -38,9 +38,8 @@ torch::Tensor decode_step_eager(Llava& model, KVCache& cache, const torch::Tenso
 
 bool DecodeGraphs::supported(const torch::Device& device) {
 #ifdef STIC_WITH_CUDA
-  const char* e = std::getenv("STIC_CUDA_GRAPHS");
   const char* p = std::getenv("STIC_PROFILE");  // synchronising profiler: not inside a capture
-  return device.is_cuda() && !(e && std::string(e) == "0") && !(p && std::string(p) == "1");
+  return device.is_cuda() && !(p && std::string(p) == "1");
 #else
   (void)device;
   return false;

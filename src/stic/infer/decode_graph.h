@@ -4,7 +4,7 @@
 // they cost more than the GPU work itself. A captured graph replays them with one launch. The
 // graph's inputs are static device tensors (last tokens, write positions); the attention reads a
 // fixed key length per graph, so graphs are kept per bucket of 128 key positions (the mask hides
-// the positions a slot has not reached). CPU builds, and STIC_CUDA_GRAPHS=0, use the eager path.
+// the positions a slot has not reached). CPU builds, and EngineOptions::cuda_graphs = false (STIC_CUDA_GRAPHS=0), use the eager path.
 #pragma once
 
 #include <torch/torch.h>
@@ -23,7 +23,7 @@ class DecodeGraphs {
   // `cache` is the engine's static cache (S slots); the graphs write into it.
   DecodeGraphs(Llava model, KVCache* cache, int64_t slots);
   ~DecodeGraphs();
-  static bool supported(const torch::Device& device);  // a CUDA build, a CUDA device, not disabled
+  static bool supported(const torch::Device& device);  // a CUDA build, a CUDA device, no STIC_PROFILE=1
   // One decode step: tokens (S) and write positions (S) on the host; attends over `attend_len`
   // keys (rounded up to the bucket). Returns the last-position logits (S, V) fp32 on the device,
   // valid until the next call.

@@ -100,6 +100,19 @@ EngineProgress progress_with_token_rate(Progress& bar) {
   };
 }
 
+EngineOptions engine_options_from_env(EngineOptions o) {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+  };
+  if (!env("STIC_DECODE_ATTN").empty()) o.decode_attention = decode_attention_from_name(env("STIC_DECODE_ATTN"));
+  if (env("STIC_KV_WRITE") == "index_put") o.kv_write = KvWrite::IndexPut;
+  if (env("STIC_FUSE") == "0") o.fuse_projections = false;
+  if (env("STIC_CUDA_GRAPHS") == "0") o.cuda_graphs = false;
+  if (!env("STIC_KV_TOKEN_MAJOR").empty()) o.kv_token_major = true;
+  return o;
+}
+
 Engine::Engine(LoadedModel& model, EngineOptions opts) : lm_(model), opts_(opts) {
   if (opts_.max_batch < 1) fail("engine: max_batch must be >= 1, got ", opts_.max_batch);
 }
@@ -179,9 +192,8 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
   const auto device = wopt.device();
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
   const int32_t eos = tok.eos_id() >= 0 ? tok.eos_id() : cfg.text.eos_token_id;
-  if (device.is_cuda()) {  // q/k/v and gate/up as one GEMM each (STIC_FUSE=0: off, for comparisons)
-    const char* f = std::getenv("STIC_FUSE");
-    if (!(f && std::string(f) == "0") && model->language_model->model->fuse_projections())
+  if (device.is_cuda() && opts_.fuse_projections) {  // q/k/v and gate/up as one GEMM each
+    if (model->language_model->model->fuse_projections())
       cuda_release_cached_memory();  // the parts' old blocks: back to the driver before the KV cache
   }
 
@@ -223,10 +235,12 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
   const auto& tc = cfg.text;
   KVCache cache;
   cache.is_static = true;
+  cache.attention = opts_.decode_attention;
+  cache.kv_write = opts_.kv_write;
   for (int64_t l = 0; l < n_layers; ++l) {
     // Seen by the model as (S, Hkv, L, D). On CUDA it is stored token-major (S, L, Hkv, D), the
     // packed layout the flash decode kernel reads (decoder.cpp); on CPU head-major.
-    if (device.is_cuda() || std::getenv("STIC_KV_TOKEN_MAJOR")) {
+    if (device.is_cuda() || opts_.kv_token_major) {
       cache.k.push_back(torch::zeros({S, L, tc.num_kv_heads, tc.head_dim}, wopt).permute({0, 2, 1, 3}));
       cache.v.push_back(torch::zeros({S, L, tc.num_kv_heads, tc.head_dim}, wopt).permute({0, 2, 1, 3}));
     } else {
@@ -245,7 +259,7 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
   Lru<PrefixEntry> prefixes(opts_.share_prefix ? static_cast<size_t>(std::max(0, opts_.prefix_cache)) : 0);
   std::vector<Slot> slots(S);
   std::unique_ptr<DecodeGraphs> graphs;
-  if (DecodeGraphs::supported(device)) graphs = std::make_unique<DecodeGraphs>(model, &cache, S);
+  if (opts_.cuda_graphs && DecodeGraphs::supported(device)) graphs = std::make_unique<DecodeGraphs>(model, &cache, S);
   std::deque<size_t> queue;
   for (size_t i = 0; i < requests.size(); ++i) queue.push_back(i);
 

@@ -55,7 +55,19 @@ struct EngineOptions {
   int prefix_cache = 8;        // prefixes kept (LRU)
   int image_cache = 64;        // encoded images kept (LRU)
   bool ignore_eos = false;     // benchmarks: always generate max_new_tokens
+  // Fast paths, each beside its plain reference (tests/unit/torch_fastpaths.cpp compares them):
+  DecodeAttention decode_attention = DecodeAttention::Auto;  // model/kv_cache.h
+  KvWrite kv_write = KvWrite::IndexCopy;
+  bool fuse_projections = true;  // CUDA: q/k/v and gate/up as one GEMM each
+  bool cuda_graphs = true;       // CUDA build + device: decode steps replayed as CUDA graphs
+  bool kv_token_major = false;   // store the cache (S, L, Hkv, D) also on CPU (always on CUDA)
 };
+
+// The environment switches of the engine's fast paths (docs/generation.md), read here and only
+// here, over `o`: STIC_DECODE_ATTN=auto|cudnn|flash|dense|manual|sdpa, STIC_KV_WRITE=index_put,
+// STIC_FUSE=0, STIC_CUDA_GRAPHS=0, STIC_KV_TOKEN_MAJOR=1. The verbs' engines start from it;
+// a test that builds EngineOptions itself does not see the environment.
+EngineOptions engine_options_from_env(EngineOptions o = {});
 
 struct EngineStats {
   int64_t requests = 0, failed = 0, prompt_tokens = 0, generated_tokens = 0, decode_steps = 0;

@@ -85,20 +85,21 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   return o_proj(o.transpose(1, 2).reshape({b, t, heads * head_dim}));
 }
 
-namespace {
-bool g_flash_decode = [] {
-  const char* e = std::getenv("STIC_DECODE_ATTN");
-  return !(e && (std::string(e) == "manual" || std::string(e) == "sdpa"));
-}();
-// cuDNN decode attention: the CUDA default for bf16/fp16 unless STIC_DECODE_ATTN picks another
-bool g_cudnn_decode = [] {
-  const char* e = std::getenv("STIC_DECODE_ATTN");
-  return !e || std::string(e) == "cudnn";
-}();
-}  // namespace
+DecodeAttention decode_attention_from_name(const std::string& name) {
+  if (name == "auto") return DecodeAttention::Auto;
+  if (name == "cudnn") return DecodeAttention::Cudnn;
+  if (name == "flash") return DecodeAttention::Flash;
+  if (name == "dense") return DecodeAttention::FlashDense;
+  if (name == "manual") return DecodeAttention::Gemm;
+  if (name == "sdpa") return DecodeAttention::Sdpa;
+  fail("decode attention '", name, "' is not valid (expected auto, cudnn, flash, dense, manual or sdpa)");
+}
 
-bool flash_decode_enabled() { return g_flash_decode; }
-void disable_flash_decode() { g_flash_decode = false; }
+namespace {
+// Kernels that failed once in this process (not in this libtorch / cuDNN build) are not tried
+// again: the step falls back to the next path.
+bool g_cudnn_unavailable = false, g_flash_unavailable = false;
+}  // namespace
 
 // Decode attention through FlashAttention-2's varlen kernel, which ships inside CUDA PyTorch as
 // aten::_flash_attention_forward. The cache is stored token-major, (S, L, Hkv, D), so it is one
@@ -254,10 +255,7 @@ torch::Tensor LlamaAttentionImpl::forward_static(const torch::Tensor& q, const t
       return profile::now();
     };
     double t0 = prof ? sync_now() : 0;
-    static const bool kv_flat = [] {
-      const char* e = std::getenv("STIC_KV_WRITE");
-      return !(e && std::string(e) == "index_put");
-    }();
+    const bool kv_flat = cache.kv_write == KvWrite::IndexCopy;
     const int64_t L = kc.size(2);
     const bool head_major = kc.is_contiguous();                          // (S, Hkv, L, D) storage
     const bool token_major = kc.permute({0, 2, 1, 3}).is_contiguous();  // (S, L, Hkv, D) storage (CUDA)
@@ -294,33 +292,33 @@ torch::Tensor LlamaAttentionImpl::forward_static(const torch::Tensor& q, const t
     auto qg = q.reshape({b, kv_heads, rep, head_dim});                             // (S, Hkv, rep, D)
     // Decode attention on CUDA (bf16/fp16): cuDNN's fused kernel with the padding mask (the
     // default), else FlashAttention-2 varlen, else two batched GEMMs (read K and V once, softmax
-    // in fp32; the fp32 path). On CPU the SDPA/reference path. STIC_DECODE_ATTN=cudnn|flash|
-    // dense|manual|sdpa picks one (bench/RESULTS.md has their timings).
-    static const char* attn_env = std::getenv("STIC_DECODE_ATTN");
-    const bool manual = attn_env && std::string(attn_env) == "sdpa" ? false
-                        : attn_env && std::string(attn_env) == "manual" ? true
-                                                                       : q.is_cuda();
+    // in fp32; the fp32 path). On CPU the SDPA/reference path. cache.attention picks one
+    // (kv_cache.h; bench/RESULTS.md has their timings).
+    const DecodeAttention pick = cache.attention;
+    const bool manual = pick == DecodeAttention::Sdpa ? false : pick == DecodeAttention::Gemm ? true : q.is_cuda();
+    const bool try_cudnn = pick == DecodeAttention::Auto || pick == DecodeAttention::Cudnn;
+    const bool try_flash = try_cudnn || pick == DecodeAttention::Flash || pick == DecodeAttention::FlashDense;
     torch::Tensor og;
     // the dense kernel is opt-in: on an H100 the engine's step was 27.3 ms with it and 26.5 ms
     // with varlen (64 x 3.2k keys, bench/RESULTS.md), although the kernel alone is 5% faster
-    static const bool dense = attn_env && std::string(attn_env) == "dense";
-    if (q.is_cuda() && g_cudnn_decode && q.scalar_type() != torch::kFloat32 && mask.defined()) {
+    const bool dense = pick == DecodeAttention::FlashDense;
+    if (q.is_cuda() && try_cudnn && !g_cudnn_unavailable && q.scalar_type() != torch::kFloat32 && mask.defined()) {
       try {
         o = cudnn_decode(q, kc, vc, mask);
       } catch (const c10::Error& e) {
         std::fprintf(stderr, "stic: cuDNN decode attention unavailable (%s); using FlashAttention-2\n",
                      e.what_without_backtrace());
-        g_cudnn_decode = false;
+        g_cudnn_unavailable = true;
       }
     }
-    if (!o.defined() && q.is_cuda() && flash_decode_enabled() && q.scalar_type() != torch::kFloat32) {  // FA2: bf16/fp16 only
+    if (!o.defined() && q.is_cuda() && try_flash && !g_flash_unavailable && q.scalar_type() != torch::kFloat32) {  // FA2: bf16/fp16 only
       try {
         o = cache.zero_tail && dense ? flash_decode_dense(q, kc, vc, cache.write_pos, cache.attend_len)
                                        : flash_decode(q, kc, vc, cache.write_pos, cache.attend_len, &cache);  // (S, H, 1, D)
       } catch (const c10::Error& e) {
         std::fprintf(stderr, "stic: flash decode attention unavailable (%s); using batched GEMMs\n",
                      e.what_without_backtrace());
-        disable_flash_decode();
+        g_flash_unavailable = true;
       }
     }
     if (o.defined()) {

@@ -7,9 +7,24 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace stic {
+
+// The static-cache decode step's switchable fast paths. Each sits beside a plain reference and
+// tests/unit/torch_fastpaths.cpp compares them all (CPU here, the CUDA kernels on a GPU).
+//  - attention: Auto = cuDNN's fused kernel (CUDA bf16/fp16), else FlashAttention-2 varlen,
+//    else two batched GEMMs (CUDA) / SDPA (CPU). Cudnn = Auto. Flash = FA2 varlen first;
+//    FlashDense = FA2's dense kernel over [0, attend_len) (needs zero_tail); Gemm = the two
+//    batched GEMMs with an fp32 softmax; Sdpa = the SDPA / matmul-softmax reference.
+//  - kv_write: IndexCopy writes every slot's new key/value with one index_copy_ on the flat
+//    cache; IndexPut is the advanced-indexing reference.
+enum class DecodeAttention { Auto, Cudnn, Flash, FlashDense, Gemm, Sdpa };
+enum class KvWrite { IndexCopy, IndexPut };
+// "auto" | "cudnn" | "flash" | "dense" | "manual" | "sdpa" (STIC_DECODE_ATTN's values); throws
+// stic::Error on another.
+DecodeAttention decode_attention_from_name(const std::string& name);
 
 // Key/value cache. Two modes:
 //  - growing (chat, tests): k[l], v[l] are (B, Hkv, T, D) and grow by concatenation;
@@ -31,6 +46,8 @@ struct KVCache {
   // static decode: per-step index tensors, computed by layer 0 and reused by the others (they
   // depend only on the write positions): the flat KV rows written and FA2's varlen lengths.
   torch::Tensor kv_rows, flash_used, flash_cu_k, flash_cu_q;
+  DecodeAttention attention = DecodeAttention::Auto;  // static decode: the attention kernel
+  KvWrite kv_write = KvWrite::IndexCopy;               // static decode: how new keys are written
   int64_t length() const {
     if (is_static) return slot >= 0 ? start : attend_len;
     return k.empty() || !k[0].defined() ? 0 : k[0].size(2);
