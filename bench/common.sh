@@ -23,15 +23,6 @@ prepare_bench_model() {
   [ -d "$D/model" ] || timeout 200 python3 bench/bench_generate.py prepare --dir "$D" 2>&1 | tail -3
 }
 
-# one line from a `stic eval --benchmark world` summary.md: the descriptions row (precision |
-# recall | CHAIR_i | CHAIR_s | colour | size | position), then VQA existence and position, POPE
-# accuracy | yes-ratio (all splits), multiple choice
-world_eval_line() {
-  local f=$1
-  _wel_cell() { grep "^| $1 " "$f" | cut -d'|' -f"$2"; }
-  echo "$(sed -n 5p "$f") | existence $(_wel_cell existence 3) | position $(_wel_cell position 3) | POPE all $(_wel_cell all 3,7) | choice $(_wel_cell choice 3)"
-}
-
 # recipes/world-tiny.yaml for the GPU (cuda, fp32 as on the CPU) with world seed SEED (it seeds the
 # init too) and world preset PRESET (default world-tiny), on stdout
 world_tiny_gpu_recipe() {

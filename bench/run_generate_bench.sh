@@ -11,8 +11,8 @@ build_stic "$R/build.log" stic
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$R/gpu.txt"
 python3 bench/bench_generate.py bw | tee "$R/bw.txt"
 prepare_bench_model
-# the build must not share the host with HF's timings (HF at batch 1 is launch-bound); until
-# session 3 it ran beside them (-j8), which may have cost HF's batch-1 row a little
+# the build must not share the host with HF's timings (HF at batch 1 is launch-bound); before
+# commit 8ee3f27 it ran beside them (-j8), which may have cost HF's batch-1 row a little
 wait_build "$R/build.log"
 timeout 240 python3 bench/bench_generate.py hf --dir $D --out "$R/hf.json" --new-tokens 256 --batches ${HF_BATCHES:-1:1,16:16,64:64} 2>&1 | grep -v Warning | tail -6
 

@@ -13,7 +13,7 @@
 // parts) are sorted by length before they are cut into micro-batches: less padding, and every
 // step holds the examples it would hold unsorted (HF's grouping makes whole batches of only long
 // or only short records, which cost the world-tiny base stage much of its held-out loss;
-// docs/world.md "Session 6"). The data cursor is the number of micro-batches
+// docs/world.md, "Recipes"). The data cursor is the number of micro-batches
 // consumed, so a resumed run sees exactly the batches the uninterrupted run would have.
 //
 // Checkpoints: OUTPUT/checkpoint-<step>/ written as checkpoint-<step>.tmp then renamed, then

@@ -60,7 +60,7 @@ const std::vector<Preset>& presets() {
     m.n_base = 30000, m.n_unlabeled = 6000, m.n_stage2 = 3000, m.n_eval = 1000;
     m.model = ModelShape{256, 6, 8, 1024, 16, 512, 8, 8, 1376, 1000, 2048};
     out.push_back(m);
-    // object centres on the ViT's patch grid (docs/world.md, "Session 4": shapes and patches)
+    // object centres on the ViT's patch grid (docs/world.md, "Shapes and patches")
     for (auto& p : out) p.scene.snap = p.model.patch;
     return out;
   }();
