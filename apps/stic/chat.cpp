@@ -37,7 +37,7 @@ int run_chat(const ChatArgs& a) {
   req.top_p = a.top_p;
   req.seed = a.seed;
   req.want_logits = !a.dump_logits.empty();
-  EngineOptions eo;
+  EngineOptions eo = engine_options_from_env();
   eo.max_batch = 1;
   Engine engine(model, eo);
   GenResult r;
