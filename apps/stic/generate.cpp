@@ -15,6 +15,7 @@
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
 #include "stic/util/jsonl.h"
+#include "flags.h"
 #include "verbs.h"
 
 namespace fs = std::filesystem;
@@ -23,11 +24,11 @@ namespace stic::app {
 namespace {
 
 struct GenerateArgs {
-  std::string model, requests, out, stats, shard, image_dir, tmpl = "auto", device = "cpu", dtype = "auto", vision_tower;
-  int batch_size = 16, max_new_tokens = 512, top_k = 0;
+  ModelFlags m;
+  SamplingFlags s;
+  std::string requests, out, stats, shard, image_dir;
+  int batch_size = 16;
   int64_t max_seq_len = 0;
-  float temperature = 0.0f, top_p = 1.0f;
-  uint64_t seed = 0;
   std::vector<std::string> stop;
   bool ignore_eos = false, no_prefix_share = false;
 };
@@ -69,12 +70,12 @@ int run_generate(const GenerateArgs& a) {
       q.image = (!a.image_dir.empty() && fs::path(img).is_relative()) ? (fs::path(a.image_dir) / img).string() : img;
     }
     try {
-      q.template_name = j.value("template", a.tmpl);
-      q.max_new_tokens = j.value("max_new_tokens", a.max_new_tokens);
-      q.temperature = j.value("temperature", a.temperature);
-      q.top_p = j.value("top_p", a.top_p);
-      q.top_k = j.value("top_k", a.top_k);
-      q.seed = j.contains("seed") ? j["seed"].get<uint64_t>() : request_seed(a.seed, q.id);
+      q.template_name = j.value("template", a.s.tmpl);
+      q.max_new_tokens = j.value("max_new_tokens", a.s.max_new_tokens);
+      q.temperature = j.value("temperature", a.s.temperature);
+      q.top_p = j.value("top_p", a.s.top_p);
+      q.top_k = j.value("top_k", a.s.top_k);
+      q.seed = j.contains("seed") ? j["seed"].get<uint64_t>() : request_seed(a.s.seed, q.id);
       q.stop = j.contains("stop") ? j["stop"].get<std::vector<std::string>>() : a.stop;
     } catch (const std::exception& e) {
       return bad(line, where + "bad field type (" + std::string(e.what()).substr(0, 100) + ")");
@@ -87,8 +88,8 @@ int run_generate(const GenerateArgs& a) {
                static_cast<long long>(job.resumed()), a.out.c_str(), malformed,
                job.other_shard() ? str_cat(", ", job.other_shard(), " in other shards").c_str() : "");
   if (!reqs.empty()) {
-    LoadedModel model(a.model, load_options(a.device, a.dtype, a.vision_tower));
-    const BatchJobResult r = job.run(model, reqs);
+    auto model = load_for_inference(a.m);
+    const BatchJobResult r = job.run(*model, reqs);
     const EngineStats& st = r.stats;
     if (!a.stats.empty()) {
       nlohmann::json sj = {{"requests", st.requests}, {"failed", st.failed}, {"prompt_tokens", st.prompt_tokens},
@@ -117,27 +118,18 @@ int run_generate(const GenerateArgs& a) {
 void register_generate(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   auto* c = app.add_subcommand("generate", "answer a JSONL file of requests with the batched engine (resumable)");
-  c->add_option("--model", a->model, "model folder")->required();
+  add_model_flags(c, a->m);
   c->add_option("--requests", a->requests, "requests JSONL: {\"id\", \"image\", \"prompt\"}")->required();
   c->add_option("--out", a->out, "results JSONL (appended; re-running resumes by id)")->required();
   c->add_option("--shard", a->shard, "i/n: run only this process's part of the requests (by a stable hash of the id)");
   c->add_option("--stats", a->stats, "write the engine's counters and timings as JSON (benchmarks)");
   c->add_option("--image-dir", a->image_dir, "folder that relative image paths are read from");
   c->add_option("--batch-size", a->batch_size, "concurrent sequences (slots)")->check(CLI::PositiveNumber);
-  c->add_option("--template", a->tmpl, "auto|raw|vicuna_v1|llava_v1|mistral_instruct")
-      ->check(CLI::IsMember({"auto", "raw", "vicuna_v1", "llava_v1", "mistral_instruct"}));
-  c->add_option("--max-new-tokens", a->max_new_tokens)->check(CLI::PositiveNumber);
-  c->add_option("--temperature", a->temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
-  c->add_option("--top-p", a->top_p)->check(CLI::Range(0.0, 1.0));
-  c->add_option("--top-k", a->top_k, "0 = off")->check(CLI::NonNegativeNumber);
-  c->add_option("--seed", a->seed, "run seed; each request samples with hash(seed, id) unless it sets \"seed\"");
+  add_sampling_flags(c, a->s, "run seed; each request samples with hash(seed, id) unless it sets \"seed\"", true);
   c->add_option("--stop", a->stop, "stop strings");
   c->add_option("--max-seq-len", a->max_seq_len, "KV cache length per slot (0 = from the requests)");
   c->add_flag("--ignore-eos", a->ignore_eos, "always generate max_new_tokens (benchmarks)");
   c->add_flag("--no-prefix-share", a->no_prefix_share, "do not reuse the KV of a shared image prefix");
-  c->add_option("--device", a->device, "cpu|cuda|cuda:N");
-  c->add_option("--dtype", a->dtype, "auto|fp32|bf16|fp16");
-  c->add_option("--vision-tower", a->vision_tower, "CLIP folder for original-layout checkpoints");
   verb_callbacks()[c] = [a] { return run_generate(*a); };
 }
 
