@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "stic 0.1.0");
   stic::app::register_chat(app);
   stic::app::register_generate(app);
+  stic::app::register_generate_pref(app);
   stic::app::register_world(app);
   stic::app::register_train_sft(app);
   stic::app::register_train_vision(app);

@@ -13,6 +13,7 @@ std::map<CLI::App*, std::function<int()>>& verb_callbacks();
 
 void register_chat(CLI::App& app);
 void register_generate(CLI::App& app);
+void register_generate_pref(CLI::App& app);  // generate-pref, convert
 void register_world(CLI::App& app);  // world, world-score
 void register_train_sft(CLI::App& app);
 void register_train_vision(CLI::App& app);  // train-vision: the world model's vision tower alone

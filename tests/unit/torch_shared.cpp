@@ -11,6 +11,7 @@
 #include <set>
 
 #include "stic/infer/batch_job.h"
+#include "stic/image/image.h"
 #include "stic/infer/runner.h"
 #include "stic/model/loaded_model.h"
 #include "stic/train/collator.h"
@@ -62,6 +63,8 @@ TEST(LoadedModel, MergedAdapterGivesTheActiveAdapterLogits) {
 
   EXPECT_GT(rel(la, l0), 1e-2);  // the adapter matters
   EXPECT_LT(rel(lm, la), 1e-5);  // merging changes the arithmetic, not the function
+  // and the greedy tokens: merged (what the generation verbs run) = unmerged
+  EXPECT_EQ(stic::reference_chat(merged, china(8)).token_ids, stic::reference_chat(active, china(8)).token_ids);
   // no second adapter trained on top of a merged one
   EXPECT_THROW(merged.attach_adapter(adapter, stic::AdapterPolicy::Active), stic::Error);
   EXPECT_THROW(base.attach_adapter(adapter, stic::AdapterPolicy::None), stic::Error);
@@ -75,6 +78,61 @@ TEST(LoadedModel, PreprocessOfADecodedImageIsLoadImage) {
   EXPECT_EQ(a.orig_h, b.orig_h);
   EXPECT_EQ(a.orig_w, b.orig_w);
   EXPECT_GT(a.pixels.size(0), 1);  // anyres: base image + grid crops
+}
+
+// ---------------------------------------------------------------- image transforms in the engine
+// A corruption travels with the request and is applied in memory: the same tokens as the
+// corrupted image written to a (lossless) PNG and read back, while the clean request of the same
+// image in the same batch is untouched (the caches key on path + transform).
+TEST(EngineTransforms, CorruptedInMemoryEqualsCorruptedFile) {
+  stic::LoadedModel m(kFix + "/parity/next_mistral", stic::LoadOptions{});
+  const std::string d = tmpdir("tf"), path = kFix + "/images/china.jpg";
+  stic::ImageTransform jit;
+  jit.kind = stic::ImageTransform::Kind::Jitter;
+  jit.brightness = 1.3f;
+  jit.hue = -0.21f;
+  stic::ImageTransform low;
+  low.kind = stic::ImageTransform::Kind::LowRes;
+  // pixels: the engine's loader = the reference corruption (tests/unit/base_image.cpp checks those
+  // against torchvision's values) followed by the model's preprocessing
+  const auto a = m.load_image(path, jit), b = m.preprocess(stic::image_color_jitter(stic::image_load(path), 1.3f, -0.21f));
+  EXPECT_TRUE(torch::equal(a.pixels, b.pixels));
+  EXPECT_FALSE(torch::equal(a.pixels, m.load_image(path).pixels));
+  std::vector<stic::GenRequest> reqs, files;
+  int k = 0;
+  for (const auto& t : {stic::ImageTransform{}, jit, low}) {
+    stic::GenRequest q;
+    q.id = "r" + std::to_string(k);
+    q.image = path;
+    q.transform = t;
+    q.prompt = "Describe the image.";
+    q.max_new_tokens = 6;
+    q.want_logits = true;
+    reqs.push_back(q);
+    const std::string png = d + "/t" + std::to_string(k++) + ".png";
+    ASSERT_TRUE(stic::image_save_png(t.apply(stic::image_load(path)), png));
+    q.image = png;
+    q.transform = {};
+    files.push_back(q);
+  }
+  std::map<std::string, stic::GenResult> got, want;
+  stic::EngineOptions o;
+  o.max_batch = 3;
+  stic::Engine(m, o).run(reqs, [&](stic::GenResult& g) { got[g.id] = g; });
+  for (auto& q : files) {
+    stic::Engine(m, o).run({q}, [&](stic::GenResult& g) { want[g.id] = g; });
+  }
+  ASSERT_EQ(got.size(), 3u);
+  for (auto& [id, w] : want) {
+    EXPECT_EQ(got[id].token_ids, w.token_ids) << id;
+    EXPECT_LT(rel(got[id].last_logits, w.last_logits), 1e-6) << id;  // the prompt's last logits
+  }
+  // each corruption is seen as its own image, not the cached clean one
+  EXPECT_GT(rel(got["r1"].last_logits, got["r0"].last_logits), 1e-4);
+  EXPECT_GT(rel(got["r2"].last_logits, got["r0"].last_logits), 1e-4);
+  EXPECT_EQ(low.key(), "lowres:20");
+  EXPECT_NE(jit.key(), stic::ImageTransform{}.key());
+  stic::remove_tree(d);
 }
 
 // ---------------------------------------------------------------- batch job

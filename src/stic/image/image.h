@@ -121,4 +121,18 @@ Image image_low_resolution(const Image& im, int short_side = 20);
 // hue_shift in [-0.5, 0.5]; brightness_factor >= 0.
 Image image_color_jitter(const Image& im, float brightness_factor, float hue_shift);
 
+// A transform applied to a decoded image before preprocessing (the corruptions above), carried
+// by a generation request: the engine decodes, applies it, preprocesses, and keys its image and
+// prefix caches on (path, key()).
+struct ImageTransform {
+  enum class Kind { None, LowRes, Jitter };
+  Kind kind = Kind::None;
+  int short_side = 20;                       // LowRes
+  float brightness = 1.0f, hue = 0.0f;       // Jitter
+  bool none() const { return kind == Kind::None; }
+  std::string name() const;                  // "none" | "lowres" | "jitter"
+  std::string key() const;                   // "" for None; exact parameters otherwise
+  Image apply(const Image& im) const;        // a copy for None
+};
+
 }  // namespace stic

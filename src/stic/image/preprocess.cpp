@@ -350,4 +350,29 @@ Image image_color_jitter(const Image& im, float brightness_factor, float hue_shi
   return out;
 }
 
+std::string ImageTransform::name() const {
+  switch (kind) {
+    case Kind::LowRes: return "lowres";
+    case Kind::Jitter: return "jitter";
+    default: return "none";
+  }
+}
+
+std::string ImageTransform::key() const {
+  char b[96];
+  switch (kind) {
+    case Kind::LowRes: std::snprintf(b, sizeof b, "lowres:%d", short_side); return b;
+    case Kind::Jitter: std::snprintf(b, sizeof b, "jitter:%.9g:%.9g", brightness, hue); return b;
+    default: return "";
+  }
+}
+
+Image ImageTransform::apply(const Image& im) const {
+  switch (kind) {
+    case Kind::LowRes: return image_low_resolution(im, short_side);
+    case Kind::Jitter: return image_color_jitter(im, brightness, hue);
+    default: return im;
+  }
+}
+
 }  // namespace stic

@@ -61,6 +61,17 @@ bool BatchJob::wanted(const std::string& id) {
 }
 
 BatchJobResult BatchJob::run(LoadedModel& model, const std::vector<GenRequest>& requests) {
+  return run(model, requests, [&](GenResult& r) {
+    if (!r.error.empty()) {
+      if (opts_.write_errors) write({{"id", r.id}, {"error", r.error}});
+      return;
+    }
+    write(opts_.record(r));
+  });
+}
+
+BatchJobResult BatchJob::run(LoadedModel& model, const std::vector<GenRequest>& requests,
+                             const std::function<void(GenResult&)>& sink) {
   BatchJobResult res;
   if (requests.empty()) return res;
   Engine engine(model, opts_.engine);
@@ -72,15 +83,19 @@ BatchJobResult BatchJob::run(LoadedModel& model, const std::vector<GenRequest>& 
           if (++res.failed <= opts_.max_error_messages)
             std::fprintf(stderr, "%sstic %s: request %s failed: %s\n", opts_.progress ? "\r\033[K" : "",
                          opts_.verb.c_str(), r.id.c_str(), r.error.c_str());
-          if (opts_.write_errors) writer_->write({{"id", r.id}, {"error", r.error}});
-          return;
+        } else {
+          ++res.done;
         }
-        ++res.done;
-        writer_->write(opts_.record(r));
+        sink(r);
       },
       progress_with_token_rate(bar));
   bar.finish();
   return res;
+}
+
+void BatchJob::write(const nlohmann::json& record) {
+  writer_->write(record);
+  if (record.contains("id") && record["id"].is_string()) done_.insert(record["id"].get<std::string>());
 }
 
 }  // namespace stic

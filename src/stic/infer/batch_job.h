@@ -68,6 +68,12 @@ class BatchJob {
   int64_t other_shard() const { return other_shard_; }
   // Runs the requests through the engine on `model`; records are written as they finish.
   BatchJobResult run(LoadedModel& model, const std::vector<GenRequest>& requests);
+  // The same with the caller writing: `sink` gets every result (failed ones too) and calls
+  // write() for what it keeps (e.g. one record for two requests).
+  BatchJobResult run(LoadedModel& model, const std::vector<GenRequest>& requests,
+                     const std::function<void(GenResult&)>& sink);
+  // Appends one record (one write, flushed) and counts its id as finished.
+  void write(const nlohmann::json& record);
 
  private:
   BatchJobOptions opts_;

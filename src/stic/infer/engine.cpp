@@ -20,6 +20,11 @@ namespace stic {
 
 namespace {
 
+// What the image and prefix caches key on: the file and the transform applied to it.
+std::string image_key(const GenRequest& q) {
+  return q.transform.none() ? q.image : q.image + '\x1e' + q.transform.key();
+}
+
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -274,10 +279,14 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
     size_t looked = 0;
     for (size_t ri : queue) {
       if (!prefetching || pending.size() >= kAhead || ++looked > 4 * kAhead) break;
-      const std::string& img = requests[ri].image;
-      if (img.empty() || !prep[ri].error.empty() || pending.count(img) || images.contains(img)) continue;
+      const GenRequest& rq = requests[ri];
+      if (rq.image.empty() || !prep[ri].error.empty()) continue;
+      const std::string key = image_key(rq);
+      if (pending.count(key) || images.contains(key)) continue;
       try {
-        pending.emplace(img, std::async(std::launch::async, [this, img] { return lm_.load_image(img); }).share());
+        pending.emplace(key, std::async(std::launch::async, [this, path = rq.image, tf = rq.transform] {
+                               return lm_.load_image(path, tf);
+                             }).share());
       } catch (const std::system_error& e) {  // no thread to be had: load inline from now on
         std::fprintf(stderr, "stic: loading images ahead failed (%s); loading them inline\n", e.what());
         prefetching = false;
@@ -347,7 +356,8 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
       const auto& ids = prep[ri].ids;
       int64_t placeholder_pos = -1;
       if (!q.image.empty()) {
-        ImageEntry* e = images.get(q.image);
+        const std::string key = image_key(q);
+        ImageEntry* e = images.get(key);
         ImageEntry fresh;
         if (e) {
           ++st.image_hits;
@@ -355,20 +365,20 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
           try {
             const double ti = now_s();
             ImageInput pixels;
-            auto it = pending.find(q.image);
+            auto it = pending.find(key);
             if (it != pending.end()) {  // loaded ahead on a worker thread
               auto f = it->second;
               pending.erase(it);
               pixels = f.get();  // rethrows the worker's error
             } else {
-              pixels = lm_.load_image(q.image);
+              pixels = lm_.load_image(q.image, q.transform);
             }
             st.image_load_seconds += now_s() - ti;
             fresh.feats = model->encode_image(pixels);
           } catch (const stic::Error& err) {
             fresh.error = err.what();
           }
-          images.put(q.image, fresh);
+          images.put(key, fresh);
           e = &fresh;
         }
         if (!e->error.empty()) fail(e->error);
@@ -377,7 +387,7 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
           if (ids[i] == lm_.placeholder_id()) placeholder_pos = static_cast<int64_t>(i);
         s.result.num_image_tokens = feats.size(0);
         if (placeholder_pos >= 0) {
-          prefix_key = q.image + '\x1f';
+          prefix_key = key + '\x1f';
           for (int64_t i = 0; i < placeholder_pos; ++i) prefix_key += std::to_string(ids[i]) + ',';
         }
       }

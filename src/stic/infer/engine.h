@@ -26,6 +26,7 @@ namespace stic {
 struct GenRequest {
   std::string id;
   std::string image;                  // "" = text only
+  ImageTransform transform;           // applied to the decoded image before preprocessing
   std::string prompt;
   std::string template_name = "auto";
   int max_new_tokens = 512;

@@ -81,7 +81,15 @@ std::vector<int64_t> LoadedModel::prompt_ids(const std::string& user, const std:
   return std::vector<int64_t>(ids32.begin(), ids32.end());
 }
 
-ImageInput LoadedModel::load_image(const std::string& path) const { return preprocess(image_load(path)); }
+ImageInput LoadedModel::load_image(const std::string& path, const ImageTransform& transform) const {
+  return transform.none() ? preprocess(image_load(path)) : preprocess(transform.apply(image_load(path)));
+}
+
+void LoadedModel::set_image_mode(AspectMode mode) {
+  if (mode == AspectMode::Anyres && (model_->cfg.pinpoints.empty() || !model_->image_newline.defined()))
+    fail(dir_, ": --image-mode anyres needs a LLaVA-1.6 (llava_next) model with grid pinpoints");
+  model_->cfg.aspect = mode;
+}
 
 ImageInput LoadedModel::preprocess(const Image& im) const {
   const auto& cfg = model_->cfg;

@@ -51,8 +51,9 @@ class LoadedModel {
   // goes. Throws stic::Error when the prompt's <image> markers do not match `has_image`.
   std::vector<int64_t> prompt_ids(const std::string& user, const std::string& template_name, bool has_image,
                                   std::string* rendered = nullptr) const;
-  // Decodes and preprocesses an image file as the model's config says (crop | pad | anyres).
-  ImageInput load_image(const std::string& path) const;
+  // Decodes an image file, applies `transform` (a corruption; none by default) and preprocesses
+  // it as the model's config says (crop | pad | anyres).
+  ImageInput load_image(const std::string& path, const ImageTransform& transform = {}) const;
   // The same for an image already in memory (a corrupted copy, a decoded benchmark image).
   ImageInput preprocess(const Image& image) const;
 
@@ -61,6 +62,9 @@ class LoadedModel {
   const Tokenizer& tokenizer() const { return tok_; }
   int64_t placeholder_id() const { return placeholder_; }
   const torch::Device& device() const { return device_; }
+  // Overrides the checkpoint's image mode (stic --image-mode pad|anyres|crop); anyres needs the
+  // model's grid pinpoints. Throws stic::Error otherwise.
+  void set_image_mode(AspectMode mode);
   const std::string& dir() const { return dir_; }
 
  private:
