@@ -1,9 +1,11 @@
-// stic eval — benchmarks. Today: `--benchmark world`, the built-in world's eval set scored
-// against exact ground truth (src/stic/eval/world_eval.h). Other benchmarks and --dar come later.
+// stic eval — benchmarks: `world` (the built-in world's eval set scored against exact ground
+// truth, src/stic/eval/world_eval.h) and `world-pref` (preference pairs scored against it,
+// src/stic/eval/world_pref.h). Other benchmarks and --dar come later.
 #include <cstdio>
 #include <memory>
 
 #include "stic/eval/world_eval.h"
+#include "stic/eval/world_pref.h"
 #include "stic/util/error.h"
 #include "verbs.h"
 
@@ -12,14 +14,21 @@ namespace {
 
 struct EvalArgs {
   WorldEvalOptions w;
-  std::string benchmark;
+  std::string benchmark, pairs;
   bool quiet = false;
 };
 
 int run_eval(EvalArgs a) {
+  if (a.benchmark == "world-pref") {
+    if (a.pairs.empty()) fail("eval --benchmark world-pref: give the pair file with --pairs");
+    const auto r = score_world_pref({a.w.world, a.pairs, a.w.out});
+    std::printf("%s", r.markdown.c_str());
+    return 0;
+  }
   if (a.benchmark != "world")
-    fail("eval: unknown benchmark '", a.benchmark, "' (available: world; mmbench, pope, scienceqa, textvqa and --dar "
-         "are not implemented yet)");
+    fail("eval: unknown benchmark '", a.benchmark, "' (available: world, world-pref; mmbench, pope, scienceqa, "
+         "textvqa and --dar are not implemented yet)");
+  if (a.w.model.empty()) fail("eval --benchmark world: --model is required");
   a.w.progress = !a.quiet;
   const auto r = run_world_eval(a.w);
   std::printf("%s", r.scores.markdown().c_str());
@@ -35,9 +44,11 @@ int run_eval(EvalArgs a) {
 void register_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   auto* c = app.add_subcommand("eval", "evaluate a model on a benchmark (today: the built-in world)");
-  c->add_option("--model", a->w.model, "model folder")->required();
+  c->add_option("--model", a->w.model, "model folder (not for world-pref)");
   c->add_option("--adapter", a->w.adapter, "PEFT LoRA adapter (merged into the model for evaluation)");
-  c->add_option("--benchmark", a->benchmark, "world (the built-in world's eval set)")->required();
+  c->add_option("--benchmark", a->benchmark, "world (the built-in world's eval set) | world-pref (--pairs scored against its truth)")
+      ->required();
+  c->add_option("--pairs", a->pairs, "world-pref: the preference pairs (stic generate-pref's output)");
   c->add_option("--data", a->w.world, "the world folder (from stic world)")->required();
   c->add_option("--out", a->w.out, "output folder: predictions.jsonl (resumable), per_item.jsonl, summary.{json,md}")
       ->required();

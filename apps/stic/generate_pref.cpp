@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "flags.h"
+#include "stic/io/pref_records.h"
 #include "stic/method/pref_data.h"
 #include "stic/method/prefgen.h"
 #include "stic/util/error.h"

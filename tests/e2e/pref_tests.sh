@@ -141,5 +141,41 @@ printf '{"image": "x.jpg", "chosen": "oops"}\n' >"$T/conv/broken.jsonl"
 "$STIC" convert "$T/conv/broken.jsonl" --out "$T/conv/x.json" >"$T/br.log" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q 'broken.jsonl: line 1: "chosen"' "$T/br.log" && ok "convert: a malformed record is named by file and line" || bad "convert malformed: $(cat "$T/br.log")"
 
+# world-pref: pairs scored against the built-in world's truth. Hand-made pairs whose chosen side
+# is the truth and whose rejected side invents objects: the chosen side hallucinates less in all
+# of them; generated pairs are scored too.
+"$STIC" world --out "$T/w" --preset world-smoke --quiet >/dev/null 2>&1
+python3 - "$T/w" <<'PY'
+import json, sys
+w = sys.argv[1]
+with open(f"{w}/hand.jsonl", "w") as f:
+    for i, l in enumerate(open(f"{w}/gt/unlabeled_scenes.jsonl")):
+        s = json.loads(l)
+        truth = " ".join(f"There is a {o['color']} {o['shape']}." for o in s["objects"])
+        shapes = {o["shape"] for o in s["objects"]}
+        fake = next(x for x in ["hexagon", "cross", "star", "heart", "circle"] if x not in shapes)
+        kind = ["bad_prompt", "lowres", "jitter"][i % 3]
+        f.write(json.dumps({"id": s["id"], "image": s["image"], "kind": kind,
+            "chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": truth}],
+            "rejected": [{"role": "user", "content": "q"}, {"role": "assistant", "content": truth + f" There is a purple {fake}."}]}) + "\n")
+PY
+"$STIC" eval --benchmark world-pref --data "$T/w" --pairs "$T/w/hand.jsonl" --out "$T/w/ev" >"$T/wp.log" 2>&1
+python3 - "$T/w/ev" "$T/w/hand.jsonl" <<'PY' && ok "world-pref: the truth beats invented objects in every pair, by kind" || bad "world-pref scoring: $(cat "$T/wp.log")"
+import json, sys
+s = json.load(open(sys.argv[1] + "/summary.json"))
+n = sum(1 for _ in open(sys.argv[2]))
+assert s["pairs"] == n and s["unknown_images"] == 0, s
+for k in ["all", "bad_prompt", "lowres", "jitter"]:
+    b = s["by_kind"][k]
+    assert b["chosen_hallucinates_less"] == 1.0 and b["chosen_hallucinates_more"] == 0.0, (k, b)
+    assert b["chosen"]["chair_i"] == 0.0 and b["rejected"]["chair_i"] > 0 and b["chosen"]["precision"] == 1.0
+assert sum(1 for _ in open(sys.argv[1] + "/per_pair.jsonl")) == n
+PY
+"$STIC" generate-pref --model "$T/w/model" --image-dir "$T/w/images" --image-list "$T/w/data/unlabeled_images.txt" \
+  --out "$T/w/pairs.jsonl" --max-new-tokens 16 --quiet >/dev/null 2>&1 \
+  && "$STIC" eval --benchmark world-pref --data "$T/w" --pairs "$T/w/pairs.jsonl" --out "$T/w/ev2" >"$T/wp2.log" 2>&1 \
+  && grep -q "| all | 16 |" "$T/wp2.log" && ok "world-pref on generated pairs: every image of the unlabeled pool scored" \
+  || bad "world-pref on generated pairs: $(cat "$T/wp2.log")"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

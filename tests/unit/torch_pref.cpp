@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 
+#include "stic/io/pref_records.h"
 #include "stic/method/pref_data.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"

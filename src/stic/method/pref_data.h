@@ -1,18 +1,12 @@
-// stic/method/pref_data.h — STIC's stage-1 preference data: the prompt sets, the per-image
-// random draw, and reading / converting pair files.
+// stic/method/pref_data.h — STIC's stage-1 preference data: the prompt sets and the per-image
+// random draw (the pair files themselves: io/pref_records.h).
 //
 // Prompt file (JSON; recipes/prompts/stic.json is the paper's sets, the built-in default):
 //   {"preferred": "<the step-by-step prompt>", "normal": [8 prompts], "hallucination": [8 prompts]}
 //
-// Pair record (one JSON object; a file is JSONL or a JSON list, as the published
-// stic-coco-preference-6k file):
-//   {"id", "image", "image_corruption", "hallu_prompt",
-//    "chosen": [{"role": "user", "content"}, {"role": "assistant", "content"}], "rejected": [...],
-//    ... (stic's own fields: kind, corruption, prompts, sampling, per side info)}
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,22 +38,5 @@ struct PrefDraw {
 // corruptions: names among "lowres", "jitter" (each equally likely). Throws on an unknown name.
 PrefDraw draw_pref(uint64_t seed, const std::string& image_id, double p_bad_prompt,
                    const std::vector<std::string>& corruptions, const PrefPrompts& prompts);
-
-struct PrefRecord {
-  nlohmann::json j;
-  std::string where;  // "FILE: line N" or "FILE: element N"
-};
-// Reads pairs from JSONL or a JSON list. A record that is not an object with "chosen" and
-// "rejected" message lists goes to `on_bad(where, why)` and is left out; a file that is neither
-// JSONL nor a JSON list is a stic::Error.
-std::vector<PrefRecord> read_pref_records(const std::string& path,
-                                          const std::function<void(const std::string&, const std::string&)>& on_bad);
-// The record's id: "id" if present, else "image".
-std::string pref_record_id(const nlohmann::json& j);
-
-// stic convert: merges `inputs` (JSONL or JSON lists, e.g. shard files) into `out`, as a JSON
-// list when out ends in ".json", else JSONL. A duplicate id is a stic::Error naming both places.
-// Returns the number of records written.
-int64_t convert_pref_files(const std::vector<std::string>& inputs, const std::string& out);
 
 }  // namespace stic

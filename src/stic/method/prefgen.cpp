@@ -10,6 +10,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "stic/io/pref_records.h"
 #include "stic/method/pref_data.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"

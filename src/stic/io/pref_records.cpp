@@ -1,0 +1,100 @@
+// stic/io/pref_records.cpp — see pref_records.h.
+#include "stic/io/pref_records.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "stic/util/error.h"
+#include "stic/util/fs.h"
+#include "stic/util/strings.h"
+
+namespace stic {
+
+namespace {
+bool is_message_list(const nlohmann::json& m) {
+  if (!m.is_array() || m.size() < 2) return false;
+  for (auto& x : m)
+    if (!x.is_object() || !x.contains("role") || !x.contains("content") || !x["content"].is_string()) return false;
+  return true;
+}
+}  // namespace
+
+std::string pref_record_id(const nlohmann::json& j) {
+  if (j.contains("id")) return j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
+  return j.value("image", std::string());
+}
+
+std::vector<PrefRecord> read_pref_records(const std::string& path,
+                                          const std::function<void(const std::string&, const std::string&)>& on_bad) {
+  const std::string body = read_text_file(path);
+  std::vector<PrefRecord> out;
+  auto take = [&](nlohmann::json j, const std::string& where) {
+    if (!j.is_object()) return on_bad(where, "expected a JSON object");
+    if (!j.contains("chosen") || !is_message_list(j["chosen"]))
+      return on_bad(where, "\"chosen\" must be a list of {role, content} messages (user, assistant)");
+    if (!j.contains("rejected") || !is_message_list(j["rejected"]))
+      return on_bad(where, "\"rejected\" must be a list of {role, content} messages (user, assistant)");
+    out.push_back({std::move(j), where});
+  };
+  const size_t first = body.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && body[first] == '[') {
+    nlohmann::json all;
+    try {
+      all = nlohmann::json::parse(body);
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, ": not valid JSON (expected a list of preference pairs): ", e.what());
+    }
+    for (size_t i = 0; i < all.size(); ++i) take(all[i], str_cat(path, ": element ", i));
+    return out;
+  }
+  std::istringstream in(body);
+  std::string line;
+  size_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (strip(line).empty()) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      on_bad(str_cat(path, ": line ", n), "not valid JSON");
+      continue;
+    }
+    take(std::move(j), str_cat(path, ": line ", n));
+  }
+  return out;
+}
+
+int64_t convert_pref_files(const std::vector<std::string>& inputs, const std::string& out) {
+  if (inputs.empty()) fail("convert: no input files");
+  std::vector<nlohmann::json> all;
+  std::map<std::string, std::string> seen;  // id -> where
+  int bad = 0;
+  for (const auto& in : inputs) {
+    for (auto& r : read_pref_records(in, [&](const std::string& where, const std::string& why) {
+           ++bad;
+           std::fprintf(stderr, "stic convert: %s: %s\n", where.c_str(), why.c_str());
+         })) {
+      const std::string id = pref_record_id(r.j);
+      auto [it, fresh] = seen.emplace(id, r.where);
+      if (!fresh) fail("convert: duplicate id '", id, "' in ", r.where, " (first in ", it->second, ")");
+      all.push_back(std::move(r.j));
+    }
+  }
+  if (bad) fail("convert: ", bad, " malformed record(s) (see above); nothing written");
+  std::string text;
+  if (ends_with(out, ".json")) {
+    text = nlohmann::json(all).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  } else {
+    for (auto& j : all) text += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  }
+  std::error_code ec;
+  const auto parent = std::filesystem::path(out).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  write_file_atomic(out, text);
+  return static_cast<int64_t>(all.size());
+}
+
+}  // namespace stic
