@@ -92,13 +92,8 @@ int run_generate(const GenerateArgs& a) {
     const BatchJobResult r = job.run(*model, reqs);
     const EngineStats& st = r.stats;
     if (!a.stats.empty()) {
-      nlohmann::json sj = {{"requests", st.requests}, {"failed", st.failed}, {"prompt_tokens", st.prompt_tokens},
-                           {"generated_tokens", st.generated_tokens}, {"decode_steps", st.decode_steps},
-                           {"slot_steps", st.slot_steps}, {"kv_tokens_read", st.kv_tokens_read},
-                           {"prefix_hits", st.prefix_hits}, {"image_hits", st.image_hits}, {"seconds", st.seconds},
-                           {"prefill_seconds", st.prefill_seconds}, {"decode_seconds", st.decode_seconds},
-                           {"image_load_seconds", st.image_load_seconds},
-                           {"cuda_graphs", st.cuda_graphs}, {"batch_size", a.batch_size}};
+      nlohmann::json sj = engine_stats_json(st);
+      sj["batch_size"] = a.batch_size;
       write_file_atomic(a.stats, sj.dump(1) + "\n");
     }
     std::fprintf(stderr,

@@ -78,6 +78,7 @@ void register_generate_pref(CLI::App& app) {
       ->check(CLI::IsMember({"pad", "anyres", "crop"}));
   c->add_option("--batch-size", a->o.batch_size, "concurrent sequences (two per image)")->check(CLI::PositiveNumber);
   c->add_option("--shard", a->shard, "i/n: this process's part of the images (by a stable hash of the id)");
+  c->add_option("--stats", a->o.stats, "write the engine's counters and timings as JSON (benchmarks)");
   c->add_option("--save-corrupted", a->o.save_corrupted, "also write the corrupted images as PNGs here");
   c->add_flag("--released-compat", a->o.released_compat,
               "the released code's data: no <image> in the stored prompts, corruption recorded but not applied");

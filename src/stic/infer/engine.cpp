@@ -105,6 +105,16 @@ EngineProgress progress_with_token_rate(Progress& bar) {
   };
 }
 
+nlohmann::json engine_stats_json(const EngineStats& st) {
+  return {{"requests", st.requests}, {"failed", st.failed}, {"prompt_tokens", st.prompt_tokens},
+          {"generated_tokens", st.generated_tokens}, {"decode_steps", st.decode_steps},
+          {"slot_steps", st.slot_steps}, {"kv_tokens_read", st.kv_tokens_read},
+          {"prefix_hits", st.prefix_hits}, {"image_hits", st.image_hits},
+          {"prefill_positions", st.prefill_positions}, {"seconds", st.seconds},
+          {"prefill_seconds", st.prefill_seconds}, {"decode_seconds", st.decode_seconds},
+          {"image_load_seconds", st.image_load_seconds}, {"cuda_graphs", st.cuda_graphs}};
+}
+
 EngineOptions engine_options_from_env(EngineOptions o) {
   auto env = [](const char* name) -> std::string {
     const char* v = std::getenv(name);
@@ -416,6 +426,7 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
           ++st.prefix_hits;
         }
       }
+      st.prefill_positions += T - start;
       cache.slot = si;
       cache.start = start;
       auto pos = torch::arange(start, T, i64).unsqueeze(0);

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -73,12 +74,16 @@ EngineOptions engine_options_from_env(EngineOptions o = {});
 struct EngineStats {
   int64_t requests = 0, failed = 0, prompt_tokens = 0, generated_tokens = 0, decode_steps = 0;
   int64_t prefix_hits = 0, image_hits = 0;
+  int64_t prefill_positions = 0;  // prompt positions computed (prompt_tokens minus reused prefixes)
   int64_t kv_tokens_read = 0;     // sum over decode steps of the active slots' lengths (for the bandwidth bound)
   int64_t slot_steps = 0;         // sum over decode steps of active slots (tokens decoded in steps)
   int64_t cuda_graphs = 0;        // decode-step CUDA graphs captured (0: eager steps)
   double seconds = 0, prefill_seconds = 0, decode_seconds = 0;
   double image_load_seconds = 0;  // part of prefill: host time spent on (or, on a GPU, waiting for) image loading
 };
+
+// The counters and timings as JSON (the --stats files of the generation verbs, read by bench/).
+nlohmann::json engine_stats_json(const EngineStats& s);
 
 // Progress callback: (finished requests, total, generated tokens so far).
 using EngineProgress = std::function<void(int64_t, int64_t, int64_t)>;

@@ -260,7 +260,7 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
                            {"max_new_tokens", o.max_new_tokens}, {"template", o.template_name},
                            {"image_mode", o.image_mode.empty() ? "model" : o.image_mode}, {"seed", o.seed}};
     const auto t0 = std::chrono::steady_clock::now();
-    job.run(model, reqs, [&](GenResult& g) {
+    res.stats = job.run(model, reqs, [&](GenResult& g) {
       const size_t cut = g.id.rfind(kSep);
       const std::string id = g.id.substr(0, cut);
       const bool is_chosen = g.id.compare(cut + 1, std::string::npos, "chosen") == 0;
@@ -305,7 +305,7 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
         ++res.written;
       }
       pending.erase(pit);
-    });
+    }).stats;
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   res.summary = summarize_pairs(o.out, errors_path);
@@ -313,6 +313,13 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
                              {"skipped", res.skipped}, {"seconds", res.seconds},
                              {"images_per_s", res.seconds > 0 ? res.written / res.seconds : 0.0}};
   write_file_atomic(o.out + ".summary.json", res.summary.dump(1) + "\n");
+  if (!o.stats.empty()) {
+    json sj = engine_stats_json(res.stats);
+    sj["batch_size"] = o.batch_size;
+    sj["images"] = res.written;
+    sj["images_per_s"] = res.seconds > 0 ? res.written / res.seconds : 0.0;
+    write_file_atomic(o.stats, sj.dump(1) + "\n");
+  }
   return res;
 }
 

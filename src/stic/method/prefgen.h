@@ -37,6 +37,7 @@ namespace stic {
 struct PrefGenOptions {
   std::string model, adapter, device = "cpu", dtype = "auto", vision_tower;
   std::string image_dir, image_list, out, prompts, save_corrupted;
+  std::string stats;  // write the engine's counters and timings as JSON (benchmarks)
   double p_bad_prompt = 0.5;
   std::vector<std::string> corruptions = {"lowres", "jitter"};
   float temperature = 0.2f, top_p = 1.0f;
@@ -57,6 +58,7 @@ struct PrefGenResult {
   int64_t written = 0;      // pairs written this run
   int64_t skipped = 0;      // images skipped this run (errors.jsonl)
   double seconds = 0;       // generation time this run
+  EngineStats stats;        // the engine's counters this run
   nlohmann::json summary;   // OUT.summary.json
 };
 
