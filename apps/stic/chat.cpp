@@ -21,7 +21,7 @@ struct ChatArgs {
 };
 
 int run_chat(const ChatArgs& a) {
-  auto model = load_for_inference(a.m);
+  auto model = load_for_inference(a.m, "chat");
   // the same engine as `stic generate`, with one slot
   GenRequest req;
   req.id = "chat";

@@ -1,6 +1,5 @@
 #include "flags.h"
 
-#include <cstdio>
 
 namespace stic::app {
 
@@ -12,14 +11,8 @@ void add_model_flags(CLI::App* c, ModelFlags& f) {
   c->add_option("--vision-tower", f.vision_tower, "CLIP folder for original-layout checkpoints");
 }
 
-std::unique_ptr<LoadedModel> load_for_inference(const ModelFlags& f) {
-  auto m = std::make_unique<LoadedModel>(f.model, load_options(f.device, f.dtype, f.vision_tower));
-  if (!f.adapter.empty()) {
-    const auto rep = m->attach_adapter(f.adapter, AdapterPolicy::Merged);
-    std::fprintf(stderr, "stic: adapter %s merged (%d LoRA modules)\n", f.adapter.c_str(), rep.lora_modules);
-  }
-  m->model()->eval();
-  return m;
+std::unique_ptr<LoadedModel> load_for_inference(const ModelFlags& f, const std::string& verb) {
+  return stic::load_for_inference(f.model, load_options(f.device, f.dtype, f.vision_tower), f.adapter, verb);
 }
 
 void add_sampling_flags(CLI::App* c, SamplingFlags& s, const std::string& seed_help, bool with_top_k) {

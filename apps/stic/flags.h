@@ -15,8 +15,8 @@ struct ModelFlags {
   std::string model, adapter, device = "cpu", dtype = "auto", vision_tower;
 };
 void add_model_flags(CLI::App* c, ModelFlags& f);
-// The model for inference: --adapter (if any) merged into the weights.
-std::unique_ptr<LoadedModel> load_for_inference(const ModelFlags& f);
+// The model for inference: --adapter (if any) merged into the weights (model/loaded_model.h).
+std::unique_ptr<LoadedModel> load_for_inference(const ModelFlags& f, const std::string& verb);
 
 // --template --max-new-tokens --temperature --top-p [--top-k] --seed
 struct SamplingFlags {

@@ -88,7 +88,7 @@ int run_generate(const GenerateArgs& a) {
                static_cast<long long>(job.resumed()), a.out.c_str(), malformed,
                job.other_shard() ? str_cat(", ", job.other_shard(), " in other shards").c_str() : "");
   if (!reqs.empty()) {
-    auto model = load_for_inference(a.m);
+    auto model = load_for_inference(a.m, "generate");
     const BatchJobResult r = job.run(*model, reqs);
     const EngineStats& st = r.stats;
     if (!a.stats.empty()) {

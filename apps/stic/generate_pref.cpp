@@ -20,9 +20,9 @@ struct PrefArgs {
   PrefGenOptions o;
   std::string corruptions = "lowres,jitter", shard;
   bool quiet = false;
-  PrefArgs() {
-    s.temperature = 0.2f;
-    s.max_new_tokens = 1024;
+  PrefArgs() {  // the method's sampling defaults live in PrefGenOptions
+    s.temperature = o.temperature;
+    s.max_new_tokens = o.max_new_tokens;
   }
 };
 
@@ -39,14 +39,15 @@ int run_generate_pref_verb(PrefArgs a) {
   o.top_p = a.s.top_p;
   o.top_k = a.s.top_k;
   o.seed = a.s.seed;
-  o.corruptions = split_nonempty(a.corruptions, ',');
+  o.corruptions.clear();
+  for (const auto& c : split_nonempty(a.corruptions, ',')) o.corruptions.push_back(strip(c));
   if (!a.shard.empty()) o.shard = parse_shard(a.shard);
   o.progress = !a.quiet;
   const PrefGenResult r = run_generate_pref(o);
   std::fprintf(stderr,
-               "stic generate-pref: %lld pairs written, %lld images skipped (errors.jsonl), %lld resumed; %.1fs "
+               "stic generate-pref: %lld pairs written, %lld images skipped (%s.errors.jsonl), %lld resumed; %.1fs "
                "(%.2f images/s); %s has %lld pairs in all (summary: %s.summary.json)\n",
-               static_cast<long long>(r.written), static_cast<long long>(r.skipped),
+               static_cast<long long>(r.written), static_cast<long long>(r.skipped), o.out.c_str(),
                static_cast<long long>(r.resumed), r.seconds, r.seconds > 0 ? r.written / r.seconds : 0.0,
                o.out.c_str(), static_cast<long long>(r.summary.value("pairs", 0)), o.out.c_str());
   std::printf("%s\n", r.summary.dump(1).c_str());

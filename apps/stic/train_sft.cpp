@@ -28,10 +28,6 @@ int run_train_sft(SftArgs a) {
 void register_train_sft(CLI::App& app) {
   auto a = std::make_shared<SftArgs>();
   auto& o = a->o;
-  o.setup.lora.r = 128;
-  o.setup.lora.alpha = 256;
-  o.setup.lora.dropout = 0.05;
-  o.train.lr = 2e-5;
   auto* c = app.add_subcommand("train-sft", "supervised fine-tuning (LoRA) on LLaVA conversation data");
   c->add_option("--model", o.model, "model folder (llava-hf or original LLaVA layout)")->required();
   c->add_option("--adapter", o.setup.adapter, "PEFT LoRA adapter to continue training");

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The import graph of src/stic (shared/design.md, "Layers"): a layer includes only itself and the
 # layers below it — util -> io/image/text -> model/world -> infer/train -> method/eval -> apps.
-# infer and train are siblings (train never includes infer), so are method and eval (eval never
-# includes method), model and world. Fails naming each include that points up or sideways.
+# infer and train are siblings (train never includes infer), so are model and world; eval never
+# includes method (method may run eval stages). Fails naming each include that points up or sideways.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 declare -A allowed=(

@@ -75,6 +75,7 @@ assert a != c
 PY
 
 # bad input: zero-byte, truncated JPEG, not an image, a missing file and a duplicate in a list
+# (listed in OUT.errors.jsonl)
 mkdir -p "$T/bad"; cp "$IMG/china.jpg" "$IMG/truncated.jpg" "$T/bad/"; : >"$T/bad/empty.png"; echo "hello" >"$T/bad/text.jpg"
 printf 'china.jpg\ntruncated.jpg\nempty.png\ntext.jpg\nnowhere.jpg\nchina.jpg\n' >"$T/bad/list.txt"
 gen --image-dir "$T/bad" --image-list "$T/bad/list.txt" --out "$T/bad/out/pairs.jsonl" >"$T/bad.log" 2>&1; rc=$?
@@ -82,14 +83,27 @@ python3 - "$T/bad/out" <<'PY' && [ $rc -eq 0 ] && ok "bad images: one errors.jso
 import json, sys
 d = sys.argv[1]
 pairs = [json.loads(l) for l in open(d + "/pairs.jsonl")]
-errs = [json.loads(l) for l in open(d + "/errors.jsonl")]
+errs = [json.loads(l) for l in open(d + "/pairs.jsonl.errors.jsonl")]
 assert [p["id"] for p in pairs] == ["china.jpg"], pairs
 why = {e.get("id", e.get("duplicate_of")) + ":" + e["reason"] for e in errs}
 assert why == {"truncated.jpg:decode", "empty.png:decode", "text.jpg:decode", "nowhere.jpg:missing", "china.jpg:duplicate"}, why
 assert all(e["message"] for e in errs)
 PY
 gen --image-dir "$T/bad" --image-list "$T/bad/list.txt" --out "$T/bad/out/pairs.jsonl" >"$T/bad2.log" 2>&1
-[ "$(wc -l <"$T/bad/out/errors.jsonl")" -eq 5 ] && ok "bad images are not retried or listed twice on a re-run" || bad "errors.jsonl grew: $(cat "$T/bad/out/errors.jsonl")"
+[ "$(wc -l <"$T/bad/out/pairs.jsonl.errors.jsonl")" -eq 5 ] && ok "bad images are not retried or listed twice on a re-run" || bad "errors grew: $(cat "$T/bad/out/pairs.jsonl.errors.jsonl")"
+# a missing file that appears later is retried (errors are keyed on the path that failed)
+mkdir -p "$T/bad2"; printf 'nowhere.jpg\n' >"$T/bad2/list.txt"
+gen --image-dir "$T/bad2" --image-list "$T/bad2/list.txt" --out "$T/bad2/pairs.jsonl" >/dev/null 2>&1
+cp "$IMG/china.jpg" "$T/imgs/nowhere.jpg"
+gen --image-dir "$T/imgs" --image-list "$T/bad2/list.txt" --out "$T/bad2/pairs.jsonl" >/dev/null 2>&1
+rm "$T/imgs/nowhere.jpg"
+[ "$(wc -l <"$T/bad2/pairs.jsonl")" -eq 1 ] && ok "an image that failed under one --image-dir is generated under another" || bad "missing image not retried"
+# a prompt the template cannot take is not the images' fault: nothing listed, the run fails
+gen --image-dir "$T/imgs" --out "$T/raw/pairs.jsonl" --template raw >"$T/raw.log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "template raw" "$T/raw.log" && [ ! -s "$T/raw/pairs.jsonl.errors.jsonl" ] \
+  && ok "a bad template fails before any image, blaming no image" || bad "bad template (rc $rc): $(tail -2 "$T/raw.log")"
+gen --image-dir "$T/imgs" --out "$T/bc/pairs.jsonl" --corruptions "lowres, blur" >"$T/bc.log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "unknown corruption 'blur'" "$T/bc.log" && ok "an unknown corruption name in the list fails up front" || bad "corruption names (rc $rc): $(cat "$T/bc.log")"
 printf 'truncated.jpg\nempty.png\n' >"$T/bad/allbad.txt"
 gen --image-dir "$T/bad" --image-list "$T/bad/allbad.txt" --out "$T/bad/none/pairs.jsonl" >/dev/null 2>&1; rc=$?
 [ $rc -eq 1 ] && ok "nothing could be processed: exit 1" || bad "all-bad exit code $rc"

@@ -11,6 +11,7 @@
 
 #include "stic/io/pref_records.h"
 #include "stic/method/pref_data.h"
+#include "stic/method/prefgen.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
 
@@ -112,6 +113,14 @@ TEST(PrefDraw, FromSeedAndIdAloneWithTheMethodsProportionsAndRanges) {
   }
   EXPECT_GT(differ, 90);
   EXPECT_THROW(stic::draw_pref(1, "x", 0.5, {"blur"}, p), stic::Error);
+  // a list with an unknown name among known ones fails before any image
+  stic::PrefGenOptions o;
+  o.image_dir = kRepo + "/tests/fixtures/images";
+  o.out = (fs::temp_directory_path() / ("stic_pref_never_" + std::to_string(::getpid()) + ".jsonl")).string();
+  o.model = "/nonexistent";
+  o.corruptions = {"lowres", "blur"};
+  EXPECT_THROW(stic::run_generate_pref(o), stic::Error);
+  EXPECT_FALSE(fs::exists(o.out));
 }
 
 TEST(PrefRecords, BothLayoutsAndLocatedBadRecords) {

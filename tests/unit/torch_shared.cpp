@@ -196,6 +196,21 @@ TEST(BatchJob, WritesEngineResultsResumesAfterATornLineAndRecordsErrors) {
   EXPECT_EQ(body.find("half"), std::string::npos);
   EXPECT_EQ(body.back(), '\n');
 
+  // without error records (the world eval), a failed request is retried by the next run
+  {
+    stic::BatchJobOptions eo;
+    eo.out = d + "/eval.jsonl";
+    eo.write_errors = false;
+    eo.progress = false;
+    {
+      stic::BatchJob job(eo);
+      const auto r = job.run(m, reqs);
+      EXPECT_EQ(r.failed, 1);
+    }
+    stic::BatchJob next(eo);
+    EXPECT_FALSE(next.wanted("china.jpg"));
+    EXPECT_TRUE(next.wanted("truncated.jpg"));
+  }
   // shards: each id is wanted by exactly one of two jobs
   std::set<std::string> taken;
   for (int s = 0; s < 2; ++s) {

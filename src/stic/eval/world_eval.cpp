@@ -75,14 +75,8 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
       std::fprintf(stderr, "stic eval: %zu requests to run, %lld already in %s\n", reqs.size(),
                    static_cast<long long>(res.resumed), pred_path.c_str());
     if (!reqs.empty()) {
-      LoadedModel model(o.model, load_options(o.device, o.dtype));
-      if (!o.adapter.empty()) {
-        auto rep = model.attach_adapter(o.adapter, AdapterPolicy::Merged);
-        if (o.progress)
-          std::fprintf(stderr, "stic eval: adapter %s merged (%d LoRA modules)\n", o.adapter.c_str(), rep.lora_modules);
-      }
-      model.model()->eval();
-      const BatchJobResult r = job.run(model, reqs);
+      auto model = load_for_inference(o.model, load_options(o.device, o.dtype), o.adapter, o.progress ? "eval" : "");
+      const BatchJobResult r = job.run(*model, reqs);
       res.failed = r.failed;
       res.generated = r.stats.requests;
       res.gen_seconds = r.stats.seconds;

@@ -2,7 +2,7 @@
 // built-in world's eval set (WORLD/eval/requests.jsonl) with the batched engine, then the answers
 // are scored against the ground truth (world/metrics.h).
 //
-//   OUT/predictions.jsonl   {"id","text","token_ids","num_input_tokens","finish_reason"} per request,
+//   OUT/predictions.jsonl   {"id","text","token_ids","num_input_tokens","num_image_tokens","finish_reason"} per request,
 //                           appended and flushed; a re-run skips the ids already there (resume)
 //   OUT/per_item.jsonl      one scored record per request (score_world)
 //   OUT/summary.json        the metrics; OUT/summary.md the table (also printed)

@@ -55,6 +55,7 @@ WorldPrefResult score_world_pref(const WorldPrefOptions& o) {
   if (!file_exists(o.world + "/world.json"))
     fail(o.world, ": not a stic world (world.json is missing; build one with `stic world --out DIR`)");
   std::map<std::string, world::Scene> scenes;  // by image path (relative to WORLD/images)
+  std::map<std::string, std::string> by_file;  // file name -> path ("" when two pools share it)
   for (const char* pool : {"base", "unlabeled", "stage2", "eval"}) {
     const std::string p = o.world + "/gt/" + pool + "_scenes.jsonl";
     if (!file_exists(p)) continue;
@@ -62,6 +63,8 @@ WorldPrefResult score_world_pref(const WorldPrefOptions& o) {
         p,
         [&](size_t line, const json& j) {
           world::Scene s = world::scene_from_json(j, str_cat(p, ": line ", line));
+          const std::string name = fs::path(s.image).filename().string();
+          by_file[name] = by_file.count(name) ? "" : s.image;
           scenes[s.image] = std::move(s);
         },
         [&](size_t, const std::string& msg) { fail(msg); });
@@ -76,12 +79,15 @@ WorldPrefResult score_world_pref(const WorldPrefOptions& o) {
     const json& j = r.j;
     const std::string image = j.value("image", std::string());
     auto it = scenes.find(image);
+    if (it == scenes.end()) {  // pairs made from one pool's folder name the file alone
+      auto f = by_file.find(fs::path(image).filename().string());
+      if (f != by_file.end() && !f->second.empty()) it = scenes.find(f->second);
+    }
     if (it == scenes.end()) {
       ++unknown;
       continue;
     }
-    std::string kind = j.value("kind", std::string());
-    if (kind.empty()) kind = j.value("hallu_prompt", std::string()).empty() ? "corrupted" : "bad_prompt";
+    const std::string kind = pref_record_kind(j);
     const auto c = world::score_description(it->second, j["chosen"].back().value("content", std::string()));
     const auto w = world::score_description(it->second, j["rejected"].back().value("content", std::string()));
     for (KindStats* k : {&by_kind[kind], &by_kind["all"]}) {
@@ -96,6 +102,9 @@ WorldPrefResult score_world_pref(const WorldPrefOptions& o) {
                     .dump(-1, ' ', false, json::error_handler_t::replace)
              << "\n";
   }
+  if (!recs.empty() && !by_kind.count("all"))
+    fail(o.pairs, ": none of its ", recs.size(), " pairs names an image of the world ", o.world,
+         " (images are matched by their path under WORLD/images, e.g. unlabeled/unlabeled_000000.png, or by file name)");
   WorldPrefResult res;
   json& s = res.summary;
   s = {{"pairs", by_kind.count("all") ? by_kind["all"].pairs : 0}, {"unknown_images", unknown}, {"malformed", bad},

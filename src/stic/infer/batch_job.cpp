@@ -29,9 +29,7 @@ Shard parse_shard(const std::string& text, const std::string& flag) {
 }
 
 int shard_of(const std::string& id, int count) {
-  uint64_t h = 0;
-  for (unsigned char c : id) h = splitmix64(h ^ c);
-  return static_cast<int>(h % static_cast<uint64_t>(count));
+  return static_cast<int>(hash_id(0, id) % static_cast<uint64_t>(count));
 }
 
 nlohmann::json default_record(const GenResult& r) {
@@ -48,8 +46,12 @@ BatchJob::BatchJob(BatchJobOptions opts) : opts_(std::move(opts)) {
 
 BatchJob::~BatchJob() = default;
 
+bool BatchJob::in_shard(const std::string& id) const {
+  return opts_.shard.count <= 1 || shard_of(id, opts_.shard.count) == opts_.shard.index;
+}
+
 bool BatchJob::wanted(const std::string& id) {
-  if (opts_.shard.count > 1 && shard_of(id, opts_.shard.count) != opts_.shard.index) {
+  if (!in_shard(id)) {
     ++other_shard_;
     return false;
   }

@@ -62,6 +62,8 @@ class BatchJob {
  public:
   explicit BatchJob(BatchJobOptions opts);  // throws stic::Error if OUT cannot be opened
   ~BatchJob();
+  // Whether the id belongs to this process's shard.
+  bool in_shard(const std::string& id) const;
   // False for an id that is already in OUT (counted as resumed) or belongs to another shard.
   bool wanted(const std::string& id);
   int64_t resumed() const { return resumed_; }

@@ -124,7 +124,7 @@ EngineOptions engine_options_from_env(EngineOptions o) {
   if (env("STIC_KV_WRITE") == "index_put") o.kv_write = KvWrite::IndexPut;
   if (env("STIC_FUSE") == "0") o.fuse_projections = false;
   if (env("STIC_CUDA_GRAPHS") == "0") o.cuda_graphs = false;
-  if (!env("STIC_KV_TOKEN_MAJOR").empty()) o.kv_token_major = true;
+  if (!env("STIC_KV_TOKEN_MAJOR").empty() && env("STIC_KV_TOKEN_MAJOR") != "0") o.kv_token_major = true;
   return o;
 }
 
@@ -355,11 +355,13 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
     ++st.requests;
     if (!prep[ri].error.empty()) {
       s.result.error = prep[ri].error;
+      s.result.error_kind = "prompt";
       finish(s.result);
       return false;
     }
     trace.before_prefill(st.requests - 1);
     const double tp = now_s();
+    bool image_failed = false;
     try {
       torch::Tensor feats;
       std::string prefix_key;
@@ -391,7 +393,10 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
           images.put(key, fresh);
           e = &fresh;
         }
-        if (!e->error.empty()) fail(e->error);
+        if (!e->error.empty()) {
+          image_failed = true;
+          fail(e->error);
+        }
         feats = e->feats;
         for (size_t i = 0; i < ids.size(); ++i)
           if (ids[i] == lm_.placeholder_id()) placeholder_pos = static_cast<int64_t>(i);
@@ -459,6 +464,7 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
       s.result = GenResult{};
       s.result.id = q.id;
       s.result.error = e.what();
+      s.result.error_kind = image_failed ? "image" : "request";
       finish(s.result);
       return false;
     }

@@ -42,6 +42,9 @@ struct GenRequest {
 struct GenResult {
   std::string id;
   std::string error;                  // non-empty: the request failed (text etc. unset)
+  // what failed: "prompt" (template / <image> markers), "image" (missing, unreadable or
+  // undecodable file), "request" (anything else, e.g. longer than the cache)
+  std::string error_kind;
   std::string text;
   std::vector<int32_t> token_ids;     // generated tokens (EOS included when produced)
   int64_t num_input_tokens = 0;       // decoder positions of the prompt, image features included

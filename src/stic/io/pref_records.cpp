@@ -21,6 +21,11 @@ bool is_message_list(const nlohmann::json& m) {
 }
 }  // namespace
 
+std::string pref_record_kind(const nlohmann::json& j) {
+  if (j.contains("kind")) return j["kind"].get<std::string>();
+  return j.value("hallu_prompt", std::string()).empty() ? "corrupted" : "bad_prompt";
+}
+
 std::string pref_record_id(const nlohmann::json& j) {
   if (j.contains("id")) return j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
   return j.value("image", std::string());
@@ -36,6 +41,10 @@ std::vector<PrefRecord> read_pref_records(const std::string& path,
       return on_bad(where, "\"chosen\" must be a list of {role, content} messages (user, assistant)");
     if (!j.contains("rejected") || !is_message_list(j["rejected"]))
       return on_bad(where, "\"rejected\" must be a list of {role, content} messages (user, assistant)");
+    for (const char* k : {"image", "kind", "hallu_prompt"})
+      if (j.contains(k) && !j[k].is_string()) return on_bad(where, str_cat("\"", k, "\" must be a string"));
+    if (j.contains("id") && !j["id"].is_string() && !j["id"].is_number_integer())
+      return on_bad(where, "\"id\" must be a string or an integer");
     out.push_back({std::move(j), where});
   };
   const size_t first = body.find_first_not_of(" \t\r\n");

@@ -21,12 +21,16 @@ struct PrefRecord {
   std::string where;  // "FILE: line N" or "FILE: element N"
 };
 // Reads pairs from JSONL or a JSON list. A record that is not an object with "chosen" and
-// "rejected" message lists goes to `on_bad(where, why)` and is left out; a file that is neither
-// JSONL nor a JSON list is a stic::Error.
+// "rejected" message lists, or whose "id" / "image" / "kind" / "hallu_prompt" is not a string,
+// goes to `on_bad(where, why)` and is left out; a file that is neither JSONL nor a JSON list is a
+// stic::Error.
 std::vector<PrefRecord> read_pref_records(const std::string& path,
                                           const std::function<void(const std::string&, const std::string&)>& on_bad);
 // The record's id: "id" if present, else "image".
 std::string pref_record_id(const nlohmann::json& j);
+// The record's kind: "kind" if present (bad_prompt, lowres, jitter), else from the released
+// fields: "bad_prompt" with a hallucination prompt, "corrupted" without.
+std::string pref_record_kind(const nlohmann::json& j);
 
 // stic convert: merges `inputs` (JSONL or JSON lists, e.g. shard files) into `out`, as a JSON
 // list when out ends in ".json", else JSONL. A duplicate id is a stic::Error naming both places.

@@ -219,7 +219,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
       const auto t0 = std::chrono::steady_clock::now();
       try {
         kind.run(c);
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {  // stic::Error, torch's (out of memory), the file system's
         append_log(c.log, str_cat("failed: ", e.what(), "\n"));
         fail("pipeline: stage '", stage, "' failed: ", e.what(), "; fix the cause and re-run the same command to resume");
       }

@@ -67,9 +67,7 @@ PrefPrompts load_pref_prompts(const std::string& path) {
 PrefDraw draw_pref(uint64_t seed, const std::string& image_id, double p_bad_prompt,
                    const std::vector<std::string>& corruptions, const PrefPrompts& prompts) {
   if (corruptions.empty() && p_bad_prompt < 1.0) fail("generate-pref: no corruption kinds and --p-bad-prompt < 1");
-  uint64_t h = splitmix64(seed);
-  for (unsigned char c : image_id) h = splitmix64(h ^ c);
-  SplitMix64 rng(h);
+  SplitMix64 rng(hash_id(seed, image_id));
   // a fixed sequence of draws, whatever they decide
   const double u_bad = rng.uniform();
   const uint64_t u_stored = rng.next(), u_hallu = rng.next(), u_kind = rng.next();

@@ -86,10 +86,10 @@ std::string safe_file_name(const std::string& id) {
   return s;
 }
 
-constexpr char kSep = '\x1f';
+constexpr char kSep = '#';  // request id = image id + kSep + side (the side has no '#')
 
 // A float flag as the number the user wrote (0.2f would print as 0.20000000298...).
-double as_written(float x) { return std::stod(str_cat(std::setprecision(7), x)); }  // request id = image id + kSep + side
+double as_written(float x) { return std::stod(str_cat(std::setprecision(7), x)); }
 
 }  // namespace
 
@@ -100,8 +100,7 @@ json summarize_pairs(const std::string& pairs_path, const std::string& errors_pa
     for (const auto& r : read_pref_records(pairs_path, [](const std::string&, const std::string&) {})) {
       const json& j = r.j;
       ++n;
-      std::string kind = j.value("kind", std::string());
-      if (kind.empty()) kind = j.value("hallu_prompt", std::string()).empty() ? "corrupted" : "bad_prompt";
+      const std::string kind = pref_record_kind(j);
       s["by_kind"][kind] = s["by_kind"].value(kind, 0) + 1;
       if (j["chosen"].back().value("content", std::string()) == j["rejected"].back().value("content", std::string()))
         ++degenerate;
@@ -136,19 +135,25 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
   if (o.out.empty()) fail("generate-pref: --out is required");
   if (!(o.p_bad_prompt >= 0 && o.p_bad_prompt <= 1)) fail("--p-bad-prompt must lie in [0, 1]");
   const PrefPrompts prompts = o.prompts.empty() ? default_pref_prompts() : load_pref_prompts(o.prompts);
-  draw_pref(o.seed, "", o.p_bad_prompt, o.corruptions, prompts);  // unknown corruption names fail here
+  for (const auto& c : o.corruptions)  // unknown corruption names fail here, before any work
+    draw_pref(o.seed, "", o.p_bad_prompt, {c}, prompts);
   const std::vector<ImageItem> items = list_images(o);
   {
     std::error_code ec;
     const fs::path parent = fs::path(o.out).parent_path();
     if (!parent.empty()) fs::create_directories(parent, ec);
   }
-  const std::string errors_path = (fs::path(o.out).parent_path() / "errors.jsonl").string();
-  std::set<std::string> error_ids;
-  JsonlWriter errors(errors_path, &error_ids);
+  const std::string errors_path = o.out + ".errors.jsonl";
+  JsonlWriter errors(errors_path, nullptr);
+  // images recorded as failed: id -> the path that failed (another --image-dir retries them)
+  std::map<std::string, std::string> error_paths;
   std::set<size_t> dup_lines;  // duplicate list lines already recorded
   read_jsonl(
-      errors_path, [&](size_t, const json& j) { if (j.contains("duplicate_of")) dup_lines.insert(j.value("line", size_t{0})); },
+      errors_path,
+      [&](size_t, const json& j) {
+        if (j.contains("duplicate_of")) dup_lines.insert(j.value("line", size_t{0}));
+        else if (j.contains("id") && j["id"].is_string()) error_paths[j["id"]] = j.value("image", std::string());
+      },
       [](size_t, const std::string&) {});
 
   BatchJobOptions jo;
@@ -156,6 +161,7 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
   jo.verb = "generate-pref";
   jo.engine.max_batch = o.batch_size;
   jo.engine.ignore_eos = o.ignore_eos;
+  jo.shard = o.shard;
   jo.progress = o.progress;
   BatchJob job(jo);
 
@@ -173,7 +179,7 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
   std::vector<GenRequest> reqs;
   auto record_error = [&](const ImageItem& it, const std::string& reason, const std::string& message) {
     errors.write({{"id", it.id}, {"image", it.path}, {"reason", reason}, {"message", message}});
-    error_ids.insert(it.id);
+    error_paths[it.id] = it.path;
     ++res.skipped;
   };
   if (!o.save_corrupted.empty()) {
@@ -182,7 +188,7 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
     if (ec) fail(o.save_corrupted, ": cannot create the folder: ", ec.message());
   }
   for (const ImageItem& it : items) {
-    if (o.shard.count > 1 && shard_of(it.id, o.shard.count) != o.shard.index) continue;
+    if (!job.in_shard(it.id)) continue;
     ++res.images;
     auto [prev, fresh] = seen.emplace(it.id, it.line);
     if (!fresh) {
@@ -194,7 +200,7 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
       }
       continue;
     }
-    if (error_ids.count(it.id)) {
+    if (auto e = error_paths.find(it.id); e != error_paths.end() && e->second == it.path) {
       ++res.resumed;
       continue;
     }
@@ -230,11 +236,13 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
       r.prompt = stored;
       if (!o.released_compat) r.transform = p.draw.corruption;
       if (!o.save_corrupted.empty() && !o.released_compat) {
+        const std::string png = (fs::path(o.save_corrupted) / (safe_file_name(it.id) + ".png")).string();
+        Image im;
         try {
-          image_save_png(p.draw.corruption.apply(image_load(it.path)),
-                         (fs::path(o.save_corrupted) / (safe_file_name(it.id) + ".png")).string());
-        } catch (const Error&) {  // the engine reports the image
+          im = p.draw.corruption.apply(image_load(it.path));
+        } catch (const Error&) {  // an unreadable image: the engine reports it
         }
+        if (im.width > 0 && !image_save_png(im, png)) fail(png, ": cannot write the corrupted image");
       }
     }
     p.rejected_prompt = r.prompt;
@@ -247,19 +255,21 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
                  static_cast<long long>(res.images), static_cast<long long>(res.resumed), pending.size());
 
   if (!reqs.empty()) {
-    LoadedModel model(o.model, load_options(o.device, o.dtype, o.vision_tower));
-    if (!o.adapter.empty()) {
-      const auto rep = model.attach_adapter(o.adapter, AdapterPolicy::Merged);
-      if (o.progress)
-        std::fprintf(stderr, "stic generate-pref: adapter %s merged (%d LoRA modules)\n", o.adapter.c_str(),
-                     rep.lora_modules);
-    }
+    auto loaded = load_for_inference(o.model, load_options(o.device, o.dtype, o.vision_tower), o.adapter,
+                                     o.progress ? "generate-pref" : "");
+    LoadedModel& model = *loaded;
     if (!o.image_mode.empty()) model.set_image_mode(parse_image_mode(o.image_mode));
-    model.model()->eval();
+    // every prompt renders with this template and one image: a bad prompt file or template fails
+    // here, before any image is generated (and none is blamed for it)
+    for (const auto* set : {&prompts.normal, &prompts.hallucination})
+      for (const auto& q : *set) model.prompt_ids(q, o.template_name, true);
+    model.prompt_ids(prompts.preferred, o.template_name, true);
     const json sampling = {{"temperature", as_written(o.temperature)}, {"top_p", as_written(o.top_p)}, {"top_k", o.top_k},
                            {"max_new_tokens", o.max_new_tokens}, {"template", o.template_name},
                            {"image_mode", o.image_mode.empty() ? "model" : o.image_mode}, {"seed", o.seed}};
     const auto t0 = std::chrono::steady_clock::now();
+    int64_t other_failures = 0;
+    std::string first_failure;
     res.stats = job.run(model, reqs, [&](GenResult& g) {
       const size_t cut = g.id.rfind(kSep);
       const std::string id = g.id.substr(0, cut);
@@ -268,7 +278,9 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
       if (pit == pending.end()) return;
       Pending& p = pit->second;
       if (!g.error.empty()) {
-        if (!p.failed) {
+        if (g.error_kind != "image") {  // not the image's fault: retried by a re-run
+          if (other_failures++ == 0) first_failure = g.error;
+        } else if (!p.failed) {
           const bool missing = g.error.find("does not exist") != std::string::npos;
           record_error(*p.item, missing ? "missing" : "decode", g.error);
         }
@@ -307,6 +319,9 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
       pending.erase(pit);
     }).stats;
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (other_failures)
+      fail(o.out, ": ", other_failures, " request(s) failed for a reason other than their image (first: ",
+           first_failure, "); the pairs done are kept, re-run to retry");
   }
   res.summary = summarize_pairs(o.out, errors_path);
   res.summary["this_run"] = {{"images", res.images}, {"resumed", res.resumed}, {"pairs_written", res.written},

@@ -5,15 +5,18 @@
 //   rejected = a hallucination prompt on the clean image (probability p_bad_prompt), or the
 //              pair's normal prompt on a corrupted image (lowres or jitter, applied in memory
 //              by the engine; --save-corrupted writes them for a person to look at).
-// The two requests of an image are adjacent, so they share its encoding and its prefix KV.
+// The two requests of an image are adjacent, so when both see the clean image (a hallucination
+// prompt) they share its encoding and its prefix KV.
 // Everything random comes from draw_pref(seed, image id) (pref_data.h): the same data whatever
-// the batch size, shard or order. Sampling seeds are per request (seed, "ID\x1fchosen"/"rejected").
+// the batch size, shard or order. Sampling seeds are per request (seed, "ID#chosen"/"ID#rejected").
 //
 //   OUT                  one pair per image (pref_data.h), written when both sides are done
-//   DIR(OUT)/errors.jsonl  {"id", "image", "reason", "message"} per skipped image: missing,
+//   OUT.errors.jsonl     {"id", "image", "reason", "message"} per skipped image: missing,
 //                        decode (zero-byte, truncated, not an image), duplicate (an image list
-//                        naming an id twice: "duplicate_of", the later line skipped). Permanent:
-//                        a re-run does not retry them.
+//                        naming an id twice: "duplicate_of", the later line skipped). A re-run
+//                        does not retry them while the id names the same file. A request that
+//                        fails for another reason (a prompt the template cannot take) is not
+//                        listed: the run fails naming it, and a re-run retries.
 //   OUT.summary.json     pairs by kind, skipped by reason, answer lengths, token-limit hits,
 //                        degenerate pairs (chosen == rejected), this run's images/s
 // Re-running skips images already in OUT or errors.jsonl; a kill -9 loses at most the pairs

@@ -1,12 +1,8 @@
 #include "stic/model/init.h"
 
-namespace stic {
+#include "stic/util/strings.h"
 
-namespace {
-bool ends_with(const std::string& s, const std::string& x) {
-  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
-}
-}  // namespace
+namespace stic {
 
 void init_weights(Llava& model, double std, uint64_t seed) {
   auto gen = torch::make_generator<torch::CPUGeneratorImpl>(seed);

@@ -1,5 +1,7 @@
 #include "stic/model/loaded_model.h"
 
+#include <cstdio>
+
 #include "stic/image/image.h"
 #include "stic/text/template.h"
 #include "stic/util/error.h"
@@ -115,6 +117,19 @@ AdapterLoadReport LoadedModel::attach_adapter(const std::string& dir, AdapterPol
   if (policy == AdapterPolicy::Merged) merge_all_lora(model_);  // the engine then runs the plain (merged) weights
   adapter_policy_ = policy;
   return rep;
+}
+
+std::unique_ptr<LoadedModel> load_for_inference(const std::string& dir, const LoadOptions& opts,
+                                                const std::string& adapter, const std::string& verb) {
+  auto m = std::make_unique<LoadedModel>(dir, opts);
+  if (!adapter.empty()) {
+    const auto rep = m->attach_adapter(adapter, AdapterPolicy::Merged);
+    if (!verb.empty())
+      std::fprintf(stderr, "stic %s: adapter %s merged (%d LoRA modules)\n", verb.c_str(), adapter.c_str(),
+                   rep.lora_modules);
+  }
+  m->model()->eval();
+  return m;
 }
 
 }  // namespace stic

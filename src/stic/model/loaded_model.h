@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -76,5 +77,11 @@ class LoadedModel {
   torch::Device device_;
   AdapterPolicy adapter_policy_ = AdapterPolicy::None;
 };
+
+// A model for inference, as the generation verbs load it: DIR loaded, the PEFT adapter in
+// `adapter` (if any) merged into the weights, eval mode. `verb` names it in the one stderr line
+// about the adapter ("" = quiet).
+std::unique_ptr<LoadedModel> load_for_inference(const std::string& dir, const LoadOptions& opts,
+                                                const std::string& adapter, const std::string& verb);
 
 }  // namespace stic

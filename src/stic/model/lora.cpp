@@ -12,15 +12,12 @@
 #include "stic/io/safetensors.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
+#include "stic/util/strings.h"
 
 namespace stic {
 namespace fs = std::filesystem;
 
 namespace {
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& x) {
-  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
-}
 std::string last_component(const std::string& name) {
   const auto p = name.rfind('.');
   return p == std::string::npos ? name : name.substr(p + 1);

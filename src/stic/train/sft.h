@@ -123,6 +123,12 @@ struct SftRunOptions {
   int64_t eval_every = 0, eval_examples = 128;  // held-out evaluation every N steps (0: total/10)
   TrainSetupOptions setup;
   TrainConfig train;  // output_dir is set from this struct's
+  SftRunOptions() {   // the released stage-2 settings: LoRA r 128, alpha 256, dropout 0.05, lr 2e-5
+    setup.lora.r = 128;
+    setup.lora.alpha = 256;
+    setup.lora.dropout = 0.05;
+    train.lr = 2e-5;
+  }
 };
 struct SftRunResult {
   TrainResult train;

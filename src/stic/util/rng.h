@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace stic {
 
@@ -12,6 +13,14 @@ inline uint64_t splitmix64(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
+}
+
+// A well-mixed 64-bit hash of `text` under `seed` (splitmix64 over its bytes): per-id draws and
+// shard assignment.
+inline uint64_t hash_id(uint64_t seed, const std::string& text) {
+  uint64_t h = splitmix64(seed);
+  for (unsigned char c : text) h = splitmix64(h ^ c);
+  return h;
 }
 
 // A splitmix64 stream: next() = splitmix64 of the state, the state advancing by the increment.

@@ -186,12 +186,6 @@ json model_config_json(const Preset& p) {
 
 namespace {
 
-void write_atomic(const std::string& path, const std::string& text) {
-  AtomicFile f(path);
-  f.write(text);
-  f.commit();
-}
-
 std::string dump(const json& j) { return j.dump(2) + "\n"; }
 
 // Per-image files: temp + rename, without AtomicFile's fsync (thousands of small files; the
@@ -208,7 +202,7 @@ void write_renamed(const std::string& path, const std::string& text) {
 }
 
 void write_model_files(const Preset& p, const std::string& dir) {
-  write_atomic(dir + "/config.json", dump(model_config_json(p)));
+  write_file_atomic(dir + "/config.json", dump(model_config_json(p)));
   const int n = p.scene.size;
   json pre = {{"image_processor_type", "LlavaImageProcessor"},
               {"do_resize", true},
@@ -223,7 +217,7 @@ void write_model_files(const Preset& p, const std::string& dir) {
               {"do_pad", true},
               {"do_convert_rgb", true},
               {"resample", 3}};
-  write_atomic(dir + "/preprocessor_config.json", dump(pre));
+  write_file_atomic(dir + "/preprocessor_config.json", dump(pre));
   auto tok = [](const char* c, bool special) {
     return json{{"content", c}, {"lstrip", false}, {"normalized", false}, {"rstrip", false}, {"single_word", false},
                 {"special", special}};
@@ -244,11 +238,11 @@ void write_model_files(const Preset& p, const std::string& dir) {
                {"2", tok("</s>", true)},
                {std::to_string(p.model.spm_vocab), tok("<image>", true)}}},
              {"extra_special_tokens", {"<image>"}}};
-  write_atomic(dir + "/tokenizer_config.json", dump(tc));
+  write_file_atomic(dir + "/tokenizer_config.json", dump(tc));
   json stm = {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}, {"pad_token", "<unk>"},
               {"additional_special_tokens", {"<image>"}}};
-  write_atomic(dir + "/special_tokens_map.json", dump(stm));
-  write_atomic(dir + "/generation_config.json",
+  write_file_atomic(dir + "/special_tokens_map.json", dump(stm));
+  write_file_atomic(dir + "/generation_config.json",
                dump({{"bos_token_id", 1}, {"eos_token_id", 2}, {"pad_token_id", 0}}));
 }
 
@@ -308,7 +302,7 @@ void train_tokenizer(const Preset& p, const WorldOptions& o, const std::string& 
       if (c == '\n') c = ' ';
     fail(log, ": spm_train failed with status ", rc, " (", tail, ")");
   }
-  write_atomic(model_dir + "/tokenizer.model", read_text_file(prefix + ".model"));
+  write_file_atomic(model_dir + "/tokenizer.model", read_text_file(prefix + ".model"));
 }
 
 std::string human(const std::string& v, bool first) { return first ? "<image>\n" + v : v; }
@@ -384,7 +378,7 @@ void check_or_claim_folder(const Preset& p, const WorldOptions& o) {
   if (dir_exists(o.out) && !fs::is_empty(o.out))
     fail(o.out, ": folder is not empty and holds no world.json (not a stic world); choose an empty or new folder");
   fs::create_directories(o.out);
-  write_atomic(mpath, dump(manifest_json(p, o.seed, false)));
+  write_file_atomic(mpath, dump(manifest_json(p, o.seed, false)));
 }
 
 // Temp files of a killed run (AtomicFile and PNG temps: NAME.tmp.PID[.png]).
@@ -507,8 +501,8 @@ WorldSummary build_world(const WorldOptions& o) {
       }
       return out;
     };
-    write_atomic(o.out + "/data/base_train.json", base_mix("base", "base", true).dump(1) + "\n");
-    write_atomic(o.out + "/data/eval_sft.json", base_mix("eval", "eval_sft", false).dump(1) + "\n");
+    write_file_atomic(o.out + "/data/base_train.json", base_mix("base", "base", true).dump(1) + "\n");
+    write_file_atomic(o.out + "/data/eval_sft.json", base_mix("eval", "eval_sft", false).dump(1) + "\n");
     // pretraining (LLaVA's feature-alignment stage): one brief request per image, answered with
     // a caption that names every object and its place; the same on the eval images for the
     // held-out loss
@@ -518,7 +512,7 @@ WorldSummary build_world(const WorldOptions& o) {
         Rng rng = text_rng(o.seed, std::string(pool) + "_pretrain", static_cast<int>(&s - &scenes[pool][0]), 0);
         pre.push_back(conversation(s.id, s.image, {{rng.pick(caption_prompts()), grounded_caption(s)}}));
       }
-      write_atomic(o.out + "/data/" + pool + "_pretrain.json", pre.dump(1) + "\n");
+      write_file_atomic(o.out + "/data/" + pool + "_pretrain.json", pre.dump(1) + "\n");
     }
   }
   {
@@ -531,17 +525,17 @@ WorldSummary build_world(const WorldOptions& o) {
       for (const auto& t : turns) add_corpus(t.first), add_corpus(t.second);
       st2.push_back(conversation(s.id, s.image, turns));
     }
-    write_atomic(o.out + "/data/stage2_sft.json", st2.dump(1) + "\n");
+    write_file_atomic(o.out + "/data/stage2_sft.json", st2.dump(1) + "\n");
   }
   {
     std::string list, gt;
     for (const auto& s : scenes["unlabeled"]) list += s.image + "\n";
-    write_atomic(o.out + "/data/unlabeled_images.txt", list);
+    write_file_atomic(o.out + "/data/unlabeled_images.txt", list);
   }
   for (const auto& pool : pool_names()) {
     std::string lines;
     for (const auto& s : scenes[pool]) lines += scene_to_json(s).dump() + "\n";
-    write_atomic(o.out + "/gt/" + pool + "_scenes.jsonl", lines);
+    write_file_atomic(o.out + "/gt/" + pool + "_scenes.jsonl", lines);
   }
   {
     // eval: one description, two short questions, POPE (1 yes + 1 no per strategy), one choice
@@ -593,12 +587,12 @@ WorldSummary build_world(const WorldOptions& o) {
       tsv += std::to_string(mm_index++) + "\t" + c.question + "\t\t" + c.options[0] + "\t" + c.options[1] + "\t" +
              c.options[2] + "\t" + c.options[3] + "\t" + c.answer + "\t" + c.category + "\t" + png_b64 + "\n";
     }
-    write_atomic(o.out + "/eval/requests.jsonl", requests);
-    write_atomic(o.out + "/gt/eval_answers.jsonl", answers);
-    write_atomic(o.out + "/gt/descriptions.jsonl", descs);
-    write_atomic(o.out + "/eval/mmbench.tsv", tsv);
-    write_atomic(o.out + "/eval/pope.jsonl", pope_all);
-    for (const auto& [k, v] : pope_by) write_atomic(o.out + "/eval/pope_" + k + ".jsonl", v);
+    write_file_atomic(o.out + "/eval/requests.jsonl", requests);
+    write_file_atomic(o.out + "/gt/eval_answers.jsonl", answers);
+    write_file_atomic(o.out + "/gt/descriptions.jsonl", descs);
+    write_file_atomic(o.out + "/eval/mmbench.tsv", tsv);
+    write_file_atomic(o.out + "/eval/pope.jsonl", pope_all);
+    for (const auto& [k, v] : pope_by) write_file_atomic(o.out + "/eval/pope_" + k + ".jsonl", v);
   }
 
   // 3. tokenizer: the world's text + the prompts and chat templates the verbs will wrap it in
@@ -614,7 +608,7 @@ WorldSummary build_world(const WorldOptions& o) {
   const std::string corpus_path = o.out + "/tokenizer/corpus.txt";
   const std::string corpus_text = corpus.str();
   const bool corpus_changed = !file_exists(corpus_path) || read_text_file(corpus_path) != corpus_text;
-  if (corpus_changed) write_atomic(corpus_path, corpus_text);
+  if (corpus_changed) write_file_atomic(corpus_path, corpus_text);
   if (corpus_changed || !file_exists(sum.model_dir + "/tokenizer.model")) {
     train_tokenizer(p, o, corpus_path, sum.model_dir);
     sum.tokenizer_trained = true;
@@ -629,7 +623,7 @@ WorldSummary build_world(const WorldOptions& o) {
                 {"eval_requests", "eval/requests.jsonl"},    {"eval_answers", "gt/eval_answers.jsonl"},
                 {"mmbench", "eval/mmbench.tsv"},             {"pope", "eval/pope.jsonl"},
                 {"descriptions", "gt/descriptions.jsonl"},   {"model", "model"}};
-  write_atomic(o.out + "/world.json", dump(m));
+  write_file_atomic(o.out + "/world.json", dump(m));
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
 }
