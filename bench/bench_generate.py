@@ -119,9 +119,9 @@ def prepare(d, n_images):
             f.write(json.dumps({"id": f"s{i}", "image": f"{idir}/{i // 4:04d}.png", "prompt": normal[i % 4]}) + "\n")
 
 
-def hf(d, out, new_tokens, batches):
+def load_hf(d):
+    """The benchmark model in HF (bf16, cuda), its left-padding tokenizer and processor."""
     import torch
-    from PIL import Image
     from transformers import LlavaNextForConditionalGeneration, AutoTokenizer, LlavaNextProcessor, LlavaNextImageProcessor
     mdir = os.path.join(d, "model")
     model = LlavaNextForConditionalGeneration.from_pretrained(mdir, dtype=torch.bfloat16, device_map="cuda").eval()
@@ -131,6 +131,13 @@ def hf(d, out, new_tokens, batches):
                                  image_grid_pinpoints=model.config.image_grid_pinpoints)
     proc = LlavaNextProcessor(image_processor=ip, tokenizer=tok, patch_size=14, vision_feature_select_strategy="default",
                               image_token="<image>", num_additional_image_tokens=1)
+    return model, tok, proc
+
+
+def hf(d, out, new_tokens, batches):
+    import torch
+    from PIL import Image
+    model, tok, proc = load_hf(d)
     imgs = sorted(glob.glob(os.path.join(d, "images", "*.png")))
     prompt = "[INST] <image>\n" + STEP_PROMPT + " [/INST]"
     results = []

@@ -60,15 +60,9 @@ def corrupt(im, c):
 def hf(d, pairs_path, out, new_tokens, batches):
     import torch
     from PIL import Image
-    from transformers import LlavaNextForConditionalGeneration, AutoTokenizer, LlavaNextProcessor, LlavaNextImageProcessor
-    mdir = os.path.join(d, "model")
-    model = LlavaNextForConditionalGeneration.from_pretrained(mdir, dtype=torch.bfloat16, device_map="cuda").eval()
-    tok = AutoTokenizer.from_pretrained(mdir)
-    tok.padding_side = "left"
-    ip = LlavaNextImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336},
-                                 image_grid_pinpoints=model.config.image_grid_pinpoints)
-    proc = LlavaNextProcessor(image_processor=ip, tokenizer=tok, patch_size=14, vision_feature_select_strategy="default",
-                              image_token="<image>", num_additional_image_tokens=1)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_generate import load_hf
+    model, tok, proc = load_hf(d)
     pairs = [json.loads(l) for l in open(pairs_path)]
     idir = os.path.join(d, "images")
     results = []

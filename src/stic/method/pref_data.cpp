@@ -1,6 +1,8 @@
 // stic/method/pref_data.cpp — see pref_data.h.
 #include "stic/method/pref_data.h"
 
+#include "stic/text/stic_prompts.h"
+
 
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
@@ -9,31 +11,7 @@
 namespace stic {
 
 const PrefPrompts& default_pref_prompts() {
-  static const PrefPrompts p = {
-      "Please provide a detailed description of the image, focusing on the following.\n"
-      "Identify the main subjects (people, animals, objects) in the image and describe what they are doing.\n"
-      "Describe the setting of the image. Is it indoors or outdoors? What kind of environment or location does it "
-      "depict?\n"
-      "What mood does the image convey? Are there any specific elements (such as lighting, weather, expressions) "
-      "that contribute to this atmosphere?\n"
-      "Describe the dominant colors and the overall composition. How do these elements affect the image's impact?\n"
-      "Point out any details or symbols that might be relevant to understanding the image's meaning or context.\n"
-      "If applicable, provide interpretations of what the image might represent or communicate.",
-      {"Illustrate the details of the picture.", "Summarize the visual content presented.",
-       "Explain what is depicted in the photograph.", "Outline the key elements captured in the image.",
-       "Detail the composition and subjects within the frame.",
-       "Convey the atmosphere and mood represented in the snapshot.", "Interpret the scene shown in the image.",
-       "Identify and describe the main focal points in the visual."},
-      {"Describe the image with imaginative objects that may exist in the scene.",
-       "Enrich the description by adding hypothetical objects or characters that could be part of the scene.",
-       "Suggest and detail practical items or people that could logically inhabit the image's setting.",
-       "Incorporate elements that, though absent, would seamlessly fit into the context of the picture.",
-       "Imagine and describe additional everyday objects or activities taking place just out of frame.",
-       "Augment the scene with details of potential events or items that are plausible.",
-       "Conceive of and detail natural elements, such as weather or animals, that could realistically enter the "
-       "scene. Make the description affirmative.",
-       "Invent and incorporate details of practical tools, vehicles, or gadgets that could be expected in a similar "
-       "scenario."}};
+  static const PrefPrompts p = {stic_step_by_step_prompt(), stic_normal_prompts(), stic_hallucination_prompts()};
   return p;
 }
 
