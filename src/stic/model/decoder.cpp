@@ -203,7 +203,7 @@ torch::Tensor flash_decode(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Te
 // ragged; the engine keeps every key past a slot's own length exactly zero (KVCache::zero_tail),
 // so each of those n keys adds exp(0) = 1 to the softmax denominator and nothing to the
 // numerator. With Z = exp(lse) the kernel's denominator, the true output is out * Z / (Z - n):
-// a factor 1 / (1 - n * exp(-lse)), in fp32. Opt-in (STIC_DECODE_ATTN=dense): see forward_static.
+// a factor 1 / (1 - n * exp(-lse)), in fp32. Opt-in (DecodeAttention::FlashDense, STIC_DECODE_ATTN=dense): see forward_static.
 torch::Tensor flash_decode_dense(const torch::Tensor& q /*(S,H,1,D)*/, const torch::Tensor& kc /*(S,Hkv,L,D) view*/,
                                  const torch::Tensor& vc, const torch::Tensor& write_pos /*(S)*/, int64_t attend_len) {
   const int64_t s = q.size(0), h = q.size(1), d = q.size(3), l = kc.size(2);

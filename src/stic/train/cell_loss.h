@@ -1,4 +1,4 @@
-// stic/train/cell_loss.h — the objective of `stic train-vision` (apps/stic/train_vision.cpp):
+// stic/train/cell_loss.h — the objective of `stic train-vision` (src/stic/train/vision.cpp):
 // per grid cell, the shape and the colour of the object there, class 0 = empty
 // (world::cell_labels). Header-only: no extra libtorch translation unit.
 #pragma once
