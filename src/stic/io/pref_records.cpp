@@ -8,6 +8,7 @@
 
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
+#include "stic/util/jsonl.h"
 #include "stic/util/strings.h"
 
 namespace stic {
@@ -33,7 +34,6 @@ std::string pref_record_id(const nlohmann::json& j) {
 
 std::vector<PrefRecord> read_pref_records(const std::string& path,
                                           const std::function<void(const std::string&, const std::string&)>& on_bad) {
-  const std::string body = read_text_file(path);
   std::vector<PrefRecord> out;
   auto take = [&](nlohmann::json j, const std::string& where) {
     if (!j.is_object()) return on_bad(where, "expected a JSON object");
@@ -47,32 +47,10 @@ std::vector<PrefRecord> read_pref_records(const std::string& path,
       return on_bad(where, "\"id\" must be a string or an integer");
     out.push_back({std::move(j), where});
   };
-  const size_t first = body.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && body[first] == '[') {
-    nlohmann::json all;
-    try {
-      all = nlohmann::json::parse(body);
-    } catch (const nlohmann::json::exception& e) {
-      fail(path, ": not valid JSON (expected a list of preference pairs): ", e.what());
-    }
-    for (size_t i = 0; i < all.size(); ++i) take(all[i], str_cat(path, ": element ", i));
-    return out;
-  }
-  std::istringstream in(body);
-  std::string line;
-  size_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (strip(line).empty()) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      on_bad(str_cat(path, ": line ", n), "not valid JSON");
-      continue;
-    }
-    take(std::move(j), str_cat(path, ": line ", n));
-  }
+  read_json_records(
+      path, "a list of preference pairs",
+      [&](size_t, const std::string& where, nlohmann::json& j) { take(std::move(j), str_cat(path, ": ", where)); },
+      [&](size_t, const std::string& where, const std::string&) { on_bad(str_cat(path, ": ", where), "not valid JSON"); });
   return out;
 }
 

@@ -11,38 +11,19 @@
 #include "stic/image/image.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
+#include "stic/util/jsonl.h"
 
 namespace stic {
 
 std::vector<SftRecord> read_llava_records(const std::string& path,
                                           std::vector<std::tuple<int64_t, std::string, std::string>>* bad) {
-  const std::string body = read_text_file(path);
-  std::vector<nlohmann::json> items;
-  std::vector<int64_t> lines;
-  size_t first = body.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && body[first] == '[') {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(body);
-    } catch (const nlohmann::json::exception& e) {
-      fail(path, ": not valid JSON (expected a list of LLaVA records): ", e.what());
-    }
-    for (auto& x : j) items.push_back(x);
-  } else {
-    std::istringstream in(body);
-    std::string line;
-    int64_t ln = 0;
-    while (std::getline(in, line)) {
-      ++ln;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      try {
-        items.push_back(nlohmann::json::parse(line));
-      } catch (const nlohmann::json::exception& e) {
-        if (bad) bad->emplace_back(static_cast<int64_t>(items.size()), "", str_cat("line ", ln, ": not valid JSON: ", e.what()));
+  std::vector<nlohmann::json> items;  // null where a line was not JSON (reported)
+  read_json_records(
+      path, "a list of LLaVA records", [&](size_t, const std::string&, nlohmann::json& j) { items.push_back(std::move(j)); },
+      [&](size_t index, const std::string& where, const std::string& why) {
+        if (bad) bad->emplace_back(static_cast<int64_t>(index), "", str_cat(where, ": not valid JSON: ", why));
         items.push_back(nlohmann::json());
-      }
-    }
-  }
+      });
   std::vector<SftRecord> out;
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& j = items[i];

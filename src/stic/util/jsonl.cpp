@@ -6,8 +6,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "stic/util/error.h"
+#include "stic/util/fs.h"
 
 namespace stic {
 
@@ -90,6 +92,40 @@ void read_jsonl(const std::string& path, const std::function<void(size_t, const 
       continue;
     }
     fn(n, j);
+  }
+}
+
+void read_json_records(const std::string& path, const std::string& what,
+                       const std::function<void(size_t, const std::string&, nlohmann::json&)>& fn,
+                       const std::function<void(size_t, const std::string&, const std::string&)>& on_bad) {
+  const std::string body = read_text_file(path);
+  const size_t first = body.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && body[first] == '[') {
+    nlohmann::json all;
+    try {
+      all = nlohmann::json::parse(body);
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, ": not valid JSON (expected ", what, "): ", e.what());
+    }
+    for (size_t i = 0; i < all.size(); ++i) fn(i, str_cat("element ", i), all[i]);
+    return;
+  }
+  std::istringstream in(body);
+  std::string line;
+  size_t n = 0, index = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    bool ok = true;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      ok = false;
+      on_bad(index, str_cat("line ", n), e.what());
+    }
+    if (ok) fn(index, str_cat("line ", n), j);
+    ++index;
   }
 }
 

@@ -36,4 +36,13 @@ class JsonlWriter {
 void read_jsonl(const std::string& path, const std::function<void(size_t, const nlohmann::json&)>& fn,
                 const std::function<void(size_t, const std::string&)>& on_bad);
 
+// Reads a file that is either one JSON list or JSONL (blank lines skipped): `fn(index, where,
+// value)` per element or line, where `index` counts every element / non-blank line from 0 and
+// `where` is "line N" or "element N". A JSONL line that is not valid JSON goes to
+// `on_bad(index, where, parser message)` instead; a file that starts with '[' and is not valid
+// JSON is a stic::Error naming the path and `what` (e.g. "a list of LLaVA records").
+void read_json_records(const std::string& path, const std::string& what,
+                       const std::function<void(size_t, const std::string&, nlohmann::json&)>& fn,
+                       const std::function<void(size_t, const std::string&, const std::string&)>& on_bad);
+
 }  // namespace stic
