@@ -99,6 +99,63 @@ TEST(Engine, TopKOneIsGreedy) {
   for (auto& q : reqs) EXPECT_EQ(a[q.id].token_ids, g[q.id].token_ids) << q.id;
 }
 
+// The first sampled token against the distribution computed by hand from the prompt's last
+// logits: softmax(logits / T), sorted, nucleus (the tokens whose preceding mass is < top_p) and
+// top-k applied, then the inverse CDF at the request's uniform number u = sample_uniform(seed, 0).
+// Some settings are chosen so that ignoring top_p or top_k would pick another token.
+TEST(Engine, SamplingDrawsTheHandComputedToken) {
+  auto base = manifest_requests("next_mistral", 1);
+  struct Case {
+    float t, p;
+    int k;
+  };
+  const std::vector<Case> cases = {{1.0f, 1.0f, 0}, {0.7f, 0.9f, 0}, {1.5f, 0.3f, 0}, {1.2f, 1.0f, 3}, {2.0f, 0.5f, 2}};
+  int differs_without_filter = 0, checked = 0;
+  for (const auto& c : cases)
+    for (uint64_t seed = 1; seed <= 12; ++seed) {
+      stic::GenRequest q = base[0];
+      q.id = "s" + std::to_string(seed);
+      q.temperature = c.t;
+      q.top_p = c.p;
+      q.top_k = c.k;
+      q.seed = seed;
+      q.want_logits = true;
+      stic::EngineOptions o;
+      auto out = run(runner("next_mistral"), {q}, o).at(q.id);
+      ASSERT_EQ(out.error, "");
+      // by hand, in double precision
+      const auto lg = out.last_logits.to(torch::kFloat64);
+      const auto probs = torch::softmax(lg / static_cast<double>(c.t), -1);
+      auto sorted = probs.sort(-1, true);
+      auto pv = std::get<0>(sorted), iv = std::get<1>(sorted);
+      const auto pa = pv.accessor<double, 1>();
+      const auto ia = iv.accessor<int64_t, 1>();
+      const double u = stic::sample_uniform(seed, 0);
+      auto pick = [&](bool filtered) {
+        std::vector<double> keep;
+        double before = 0, total = 0;
+        for (int64_t r = 0; r < pv.size(0); ++r) {
+          const bool in = !filtered || (before < c.p && (c.k <= 0 || r < c.k));
+          keep.push_back(in ? pa[r] : 0.0);
+          before += pa[r];
+          total += keep.back();
+        }
+        double cdf = 0;
+        for (size_t r = 0; r < keep.size(); ++r) {
+          cdf += keep[r];
+          if (cdf > u * total) return ia[static_cast<int64_t>(r)];
+        }
+        return ia[static_cast<int64_t>(keep.size()) - 1];
+      };
+      const int64_t want = pick(true);
+      EXPECT_EQ(out.token_ids.at(0), want) << "T " << c.t << " top_p " << c.p << " top_k " << c.k << " seed " << seed;
+      differs_without_filter += pick(false) != want;
+      ++checked;
+    }
+  EXPECT_EQ(checked, 60);
+  EXPECT_GT(differs_without_filter, 5);  // the filters decide some of these draws
+}
+
 TEST(Engine, BadRequestsFailAloneAndOthersFinish) {
   auto reqs = manifest_requests("next_mistral", 4);
   stic::GenRequest bad_image;
