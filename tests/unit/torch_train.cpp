@@ -315,6 +315,37 @@ TEST(Trainer, ResumeIsExact) {
   stic::remove_tree(d);
 }
 
+// One step of two accumulated micro-batches: the gradient is the mean of the micro-batches'
+// gradients (each loss divided by grad_accum), as HF's trainer does. Example e's loss is
+// (e + 1) * sum(w), so the step's gradient is (1 + 2) / 2 per weight whatever the order, and the
+// logged (unclipped) grad norm is 1.5 * sqrt(3); without the division it would be twice that.
+TEST(Trainer, GradientAccumulationAveragesTheMicroBatches) {
+  const std::string d = tmpdir("accum");
+  auto w = torch::tensor({1.0f, 2.0f, 3.0f}).set_requires_grad(true);
+  stic::TrainConfig tc;
+  tc.output_dir = d;
+  tc.max_steps = 1;
+  tc.batch_size = 1;
+  tc.grad_accum = 2;
+  tc.max_grad_norm = 0;  // report the norm, clip nothing
+  tc.progress = false;
+  tc.lr = 0.0;
+  stic::Trainer t(tc, {{"w", w}}, {1, 1}, [&](const std::vector<int64_t>& idx) {
+        stic::MicroBatchResult r;
+        r.loss = static_cast<double>(idx.at(0) + 1) * w.sum();
+        r.tokens = 1;
+        r.examples = 1;
+        return r;
+      }, [](const std::string&) {});
+  t.run();
+  nlohmann::json last;
+  std::ifstream in(d + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) last = nlohmann::json::parse(line);
+  EXPECT_NEAR(last["grad_norm"].get<double>(), 1.5 * std::sqrt(3.0), 1e-6);
+  EXPECT_NEAR(last["loss"].get<double>(), (6.0 * 1 + 6.0 * 2) / 2, 1e-6);  // the micro-batches' mean loss
+  stic::remove_tree(d);
+}
+
 TEST(Trainer, NonFiniteLossStopsAndKeepsLastGoodCheckpoint) {
   const std::string d = tmpdir("nan");
   auto w = torch::ones({3}).set_requires_grad(true);
