@@ -2,7 +2,9 @@
 // tools/make_parity_fixtures.py on the GPU machine with transformers 5.17, fp32, CPU).
 //   - prompt ids: our template + tokenizer == HF's ids for the same text
 //   - pixel values: within one level of 255 at every value (PIL-backend processors)
-//   - logits over every position: ||ours - HF|| / ||HF|| < 1e-3 (HF's pixels and ids as input)
+//   - logits over every position: ||ours - HF|| / ||HF|| < 2e-5 in fp32 (HF's pixels and ids as
+//     input; measured 4.2e-7 - 5.4e-7 on CPU and 6.7e-7 - 7.7e-7 on an H200, bench/RESULTS.md, so
+//     a bound ~25x the largest; an RMSNorm that drops its eps is off by 7.5e-4), 3e-2 in bf16
 //   - 16 greedy tokens from our whole pipeline (our ids, our pixels) == HF's
 // STIC_PARITY_DEVICE=cuda and STIC_PARITY_DTYPE=bf16 run the same checks on a GPU.
 #include <gtest/gtest.h>
@@ -17,6 +19,9 @@
 #include "stic/io/safetensors.h"
 
 namespace {
+// fp32 logits vs HF: the measured error is <= 7.7e-7 (CPU and H200, bench/RESULTS.md); see the header
+constexpr double kFp32LogitTol = 2e-5;
+
 
 // (a macro, not a global string: the test list is built during static initialisation)
 #define kDir (std::string(STIC_SOURCE_DIR) + "/tests/fixtures/parity")
@@ -123,7 +128,7 @@ TEST_P(Parity, LogitsMatchHF) {
     auto pos = torch::arange(embeds.size(1), torch::TensorOptions().dtype(torch::kInt64).device(test_device())).unsqueeze(0);
     auto logits = model->forward_embeds(embeds, pos, nullptr, false)[0].to(torch::kCPU);
     const double err = rel_err(logits, ref);
-    const double tol = is_fp32() ? 1e-3 : 3e-2;
+    const double tol = is_fp32() ? kFp32LogitTol : 3e-2;
     EXPECT_LT(err, tol);
     std::printf("[ parity ] %s logits: rel err %.3g (tol %.0e)\n", GetParam().c_str(), err, tol);
   }
@@ -184,7 +189,7 @@ TEST(ParityOriginalLayout, SameLogitsAsLlavaHf) {
     auto logits = orig.model()->forward_embeds(embeds, pos, nullptr, false)[0].to(torch::kCPU);
     auto ref = f.get("logits");
     ASSERT_EQ(logits.sizes(), ref.sizes()) << c["case"];
-    EXPECT_LT(rel_err(logits, ref), is_fp32() ? 1e-3 : 3e-2) << c["case"];
+    EXPECT_LT(rel_err(logits, ref), is_fp32() ? kFp32LogitTol : 3e-2) << c["case"];
     ++checked;
   }
   EXPECT_EQ(checked, 4);
