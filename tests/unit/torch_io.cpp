@@ -224,6 +224,13 @@ TEST(Anyres, HandDerivedGridAndTokenCounts) {
   EXPECT_EQ(stic::unpadded_grid(16, 16, 427, 640, false), (std::pair<int64_t, int64_t>{10, 16}));
   // flower_portrait.jpg 424x640: columns trimmed: new_w = int(424 * 16/640) = 10 -> 16 x 10
   EXPECT_EQ(stic::unpadded_grid(16, 16, 640, 424, true), (std::pair<int64_t, int64_t>{16, 10}));
+  // where the two rules part: a 55x176 image on a 48x48 grid has new_h = 55 * (48/176) =
+  // 14.999999999999998 in doubles; HF's int(round(x, 7)) = 15 -> pad 16 -> 16 rows, original
+  // LLaVA's int(x) = 14 -> pad 17 -> 14 rows (Python gives the same numbers); and transposed
+  EXPECT_EQ(stic::unpadded_grid(48, 48, 55, 176, true), (std::pair<int64_t, int64_t>{16, 48}));
+  EXPECT_EQ(stic::unpadded_grid(48, 48, 55, 176, false), (std::pair<int64_t, int64_t>{14, 48}));
+  EXPECT_EQ(stic::unpadded_grid(48, 48, 176, 55, true), (std::pair<int64_t, int64_t>{48, 16}));
+  EXPECT_EQ(stic::unpadded_grid(48, 48, 176, 55, false), (std::pair<int64_t, int64_t>{48, 14}));
   // a 640x192 strip: 112x336 wins (336x100 effective = 33600 vs 224x67 = 15008 at 224x224)
   EXPECT_EQ(stic::best_resolution(192, 640, pins), (std::pair<int, int>{112, 336}));
   // token counts: 64 base + rows * (cols + 1), equal to what HF computed (manifest.json)
