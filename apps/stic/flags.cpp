@@ -25,4 +25,42 @@ void add_sampling_flags(CLI::App* c, SamplingFlags& s, const std::string& seed_h
   c->add_option("--seed", s.seed, seed_help);
 }
 
+void add_train_flags(CLI::App* c, TrainConfig& t, TrainSetupOptions& s) {
+  c->add_option("--max-steps", t.max_steps, "optimizer steps (default: --epochs)");
+  c->add_option("--epochs", t.epochs, "passes over the data")->check(CLI::PositiveNumber);
+  c->add_option("--lr", t.lr, "peak learning rate")->check(CLI::NonNegativeNumber);
+  c->add_option("--schedule", t.schedule, "cosine|linear|constant")->check(CLI::IsMember({"cosine", "linear", "constant"}));
+  c->add_option("--warmup-ratio", t.warmup_ratio, "warmup steps = ceil(ratio * total)")->check(CLI::Range(0.0, 1.0));
+  c->add_option("--batch-size", t.batch_size, "examples per micro-batch")->check(CLI::PositiveNumber);
+  c->add_option("--grad-accum", t.grad_accum, "micro-batches per optimizer step")->check(CLI::PositiveNumber);
+  c->add_option("--weight-decay", t.adam.weight_decay, "AdamW decoupled weight decay");
+  c->add_option("--max-grad-norm", t.max_grad_norm, "clip the global grad norm (0: off)");
+  c->add_option("--lora-r", s.lora.r, "LoRA rank")->check(CLI::PositiveNumber);
+  c->add_option("--lora-alpha", s.lora.alpha, "LoRA alpha");
+  c->add_option("--lora-dropout", s.lora.dropout, "LoRA dropout")->check(CLI::Range(0.0, 1.0));
+  c->add_flag("--rslora", s.lora.rslora, "scale by alpha/sqrt(r)");
+  c->add_option("--lora-targets", s.targets,
+                "comma-separated suffixes (default q_proj,...,down_proj of the decoder) or a regex over module names");
+  c->add_option("--save-every", t.save_every, "checkpoint every N steps (0: at the end)");
+  c->add_option("--keep-checkpoints", t.keep_checkpoints, "checkpoint folders kept");
+  c->add_option("--log-every", t.log_every, "metrics.jsonl / progress every N steps");
+  auto* group = c->add_flag("--group-by-length", t.group_by_length, "length-grouped batches (HF's sampler)");
+  c->add_flag("--sort-within-step", t.sort_within_step,
+              "sort each step's batch-size x grad-accum examples by length before cutting micro-batches (less padding with --grad-accum > 1)")
+      ->excludes(group);
+  c->add_flag("--resume", t.resume, "continue the run in --output-dir from its latest checkpoint");
+  c->add_option("--stop-after", t.stop_after, "checkpoint and stop at this step (resume later)");
+  c->add_option("--seed", t.seed, "data order, init and dropout seed");
+  c->add_option("--peak-tflops", t.peak_tflops, "GPU peak for the mfu metric (H100/H200 bf16 dense: 989)");
+  c->add_flag("--gradient-checkpointing", s.gradient_checkpointing,
+              "recompute each decoder layer in the backward instead of keeping its activations");
+}
+
+void add_recipe_flag(CLI::App* c) {
+  auto cfg = std::make_shared<CLI::ConfigBase>();
+  cfg->valueSeparator(':');
+  c->config_formatter(cfg);
+  c->set_config("--recipe", "", "flat YAML file of flag: value defaults (command-line flags win)");
+}
+
 }  // namespace stic::app

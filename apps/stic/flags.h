@@ -7,6 +7,8 @@
 #include <string>
 
 #include "stic/model/loaded_model.h"
+#include "stic/train/setup.h"
+#include "stic/train/trainer.h"
 
 namespace stic::app {
 
@@ -26,5 +28,14 @@ struct SamplingFlags {
   uint64_t seed = 0;
 };
 void add_sampling_flags(CLI::App* c, SamplingFlags& s, const std::string& seed_help, bool with_top_k);
+
+// The flags every training verb has: steps / epochs, lr, schedule, warm-up, batch, accumulation,
+// clipping, weight decay, LoRA r / alpha / dropout / targets, checkpoints, resume, seed,
+// gradient checkpointing, MFU peak.
+void add_train_flags(CLI::App* c, TrainConfig& t, TrainSetupOptions& s);
+
+// --recipe FILE: a flat YAML file of `flag: value` lines (flag names without "--", e.g.
+// `lr: 1.0e-7`) read as defaults for this verb's flags; flags given on the command line win.
+void add_recipe_flag(CLI::App* c);
 
 }  // namespace stic::app

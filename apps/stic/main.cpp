@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   stic::app::register_generate_pref(app);
   stic::app::register_world(app);
   stic::app::register_train_sft(app);
+  stic::app::register_train_dpo(app);
   stic::app::register_train_vision(app);
   stic::app::register_eval(app);
   stic::app::register_pipeline(app);

@@ -16,6 +16,7 @@ void register_generate(CLI::App& app);
 void register_generate_pref(CLI::App& app);  // generate-pref, convert
 void register_world(CLI::App& app);  // world, world-score
 void register_train_sft(CLI::App& app);
+void register_train_dpo(CLI::App& app);  // train-dpo: STIC stage 1
 void register_train_vision(CLI::App& app);  // train-vision: the world model's vision tower alone
 void register_eval(CLI::App& app);      // eval --benchmark world
 void register_pipeline(CLI::App& app);  // pipeline --recipe FILE --workdir DIR

@@ -131,7 +131,7 @@ TEST(PrefRecords, BothLayoutsAndLocatedBadRecords) {
   flat.erase(std::remove(flat.begin(), flat.end(), '\n'), flat.end());
   const std::string jl = write_tmp("p.jsonl", flat + "\n{\"image\": \"b.jpg\", \"chosen\": []}\nnot json\n");
   std::vector<std::string> bad;
-  auto recs = stic::read_pref_records(jl, [&](const std::string& w, const std::string& why) { bad.push_back(w + ": " + why); });
+  auto recs = stic::read_pref_records(jl, [&](size_t, const std::string& w, const std::string& why) { bad.push_back(w + ": " + why); });
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(stic::pref_record_id(recs[0].j), "a.jpg");
   ASSERT_EQ(bad.size(), 2u);
@@ -139,7 +139,7 @@ TEST(PrefRecords, BothLayoutsAndLocatedBadRecords) {
   EXPECT_NE(bad[1].find(jl + ": line 3: not valid JSON"), std::string::npos) << bad[1];
   const std::string js = write_tmp("p.json", "[" + pair + ", 5]");
   bad.clear();
-  recs = stic::read_pref_records(js, [&](const std::string& w, const std::string& why) { bad.push_back(w + ": " + why); });
+  recs = stic::read_pref_records(js, [&](size_t, const std::string& w, const std::string& why) { bad.push_back(w + ": " + why); });
   ASSERT_EQ(recs.size(), 1u);
   ASSERT_EQ(bad.size(), 1u);
   EXPECT_NE(bad[0].find("element 1"), std::string::npos);

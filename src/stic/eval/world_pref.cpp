@@ -70,7 +70,7 @@ WorldPrefResult score_world_pref(const WorldPrefOptions& o) {
         [&](size_t, const std::string& msg) { fail(msg); });
   }
   int64_t bad = 0, unknown = 0;
-  const auto recs = read_pref_records(o.pairs, [&](const std::string& where, const std::string& why) {
+  const auto recs = read_pref_records(o.pairs, [&](size_t, const std::string& where, const std::string& why) {
     if (++bad <= 10) std::fprintf(stderr, "stic eval: %s: %s; skipped\n", where.c_str(), why.c_str());
   });
   std::map<std::string, KindStats> by_kind;

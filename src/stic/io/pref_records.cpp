@@ -32,9 +32,10 @@ std::string pref_record_id(const nlohmann::json& j) {
   return j.value("image", std::string());
 }
 
-std::vector<PrefRecord> read_pref_records(const std::string& path,
-                                          const std::function<void(const std::string&, const std::string&)>& on_bad) {
+std::vector<PrefRecord> read_pref_records(const std::string& path, const PrefBadFn& on_bad_at) {
   std::vector<PrefRecord> out;
+  size_t index = 0;
+  auto on_bad = [&](const std::string& where, const std::string& why) { on_bad_at(index, where, why); };
   auto take = [&](nlohmann::json j, const std::string& where) {
     if (!j.is_object()) return on_bad(where, "expected a JSON object");
     if (!j.contains("chosen") || !is_message_list(j["chosen"]))
@@ -45,12 +46,18 @@ std::vector<PrefRecord> read_pref_records(const std::string& path,
       if (j.contains(k) && !j[k].is_string()) return on_bad(where, str_cat("\"", k, "\" must be a string"));
     if (j.contains("id") && !j["id"].is_string() && !j["id"].is_number_integer())
       return on_bad(where, "\"id\" must be a string or an integer");
-    out.push_back({std::move(j), where});
+    out.push_back({std::move(j), where, static_cast<int64_t>(index)});
   };
   read_json_records(
       path, "a list of preference pairs",
-      [&](size_t, const std::string& where, nlohmann::json& j) { take(std::move(j), str_cat(path, ": ", where)); },
-      [&](size_t, const std::string& where, const std::string&) { on_bad(str_cat(path, ": ", where), "not valid JSON"); });
+      [&](size_t i, const std::string& where, nlohmann::json& j) {
+        index = i;
+        take(std::move(j), str_cat(path, ": ", where));
+      },
+      [&](size_t i, const std::string& where, const std::string&) {
+        index = i;
+        on_bad(str_cat(path, ": ", where), "not valid JSON");
+      });
   return out;
 }
 
@@ -60,7 +67,7 @@ int64_t convert_pref_files(const std::vector<std::string>& inputs, const std::st
   std::map<std::string, std::string> seen;  // id -> where
   int bad = 0;
   for (const auto& in : inputs) {
-    for (auto& r : read_pref_records(in, [&](const std::string& where, const std::string& why) {
+    for (auto& r : read_pref_records(in, [&](size_t, const std::string& where, const std::string& why) {
            ++bad;
            std::fprintf(stderr, "stic convert: %s: %s\n", where.c_str(), why.c_str());
          })) {

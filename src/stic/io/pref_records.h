@@ -19,13 +19,15 @@ namespace stic {
 struct PrefRecord {
   nlohmann::json j;
   std::string where;  // "FILE: line N" or "FILE: element N"
+  int64_t index = 0;  // the record's position in the file (0-based, blank lines not counted)
 };
+// on_bad(index, where, why) for a record left out
+using PrefBadFn = std::function<void(size_t, const std::string&, const std::string&)>;
 // Reads pairs from JSONL or a JSON list. A record that is not an object with "chosen" and
 // "rejected" message lists, or whose "id" / "image" / "kind" / "hallu_prompt" is not a string,
-// goes to `on_bad(where, why)` and is left out; a file that is neither JSONL nor a JSON list is a
+// goes to `on_bad(index, where, why)` and is left out; a file that is neither JSONL nor a JSON list is a
 // stic::Error.
-std::vector<PrefRecord> read_pref_records(const std::string& path,
-                                          const std::function<void(const std::string&, const std::string&)>& on_bad);
+std::vector<PrefRecord> read_pref_records(const std::string& path, const PrefBadFn& on_bad);
 // The record's id: "id" if present, else "image".
 std::string pref_record_id(const nlohmann::json& j);
 // The record's kind: "kind" if present (bad_prompt, lowres, jitter), else from the released

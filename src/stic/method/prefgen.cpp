@@ -63,13 +63,6 @@ std::vector<ImageItem> list_images(const PrefGenOptions& o) {
   return items;
 }
 
-AspectMode parse_image_mode(const std::string& m) {
-  if (m == "pad") return AspectMode::Pad;
-  if (m == "anyres") return AspectMode::Anyres;
-  if (m == "crop") return AspectMode::Crop;
-  fail("--image-mode '", m, "' is not valid (expected pad, anyres or crop)");
-}
-
 json corruption_json(const ImageTransform& t, bool applied) {
   json j = {{"kind", t.name()}, {"applied", applied}};
   if (t.kind == ImageTransform::Kind::LowRes) j["short_side"] = t.short_side;
@@ -97,7 +90,7 @@ json summarize_pairs(const std::string& pairs_path, const std::string& errors_pa
   json s = {{"pairs", 0}, {"by_kind", json::object()}, {"skipped", json::object()}, {"degenerate", 0}};
   int64_t n = 0, degenerate = 0, tok_c = 0, tok_r = 0, with_tokens = 0, limit_c = 0, limit_r = 0;
   if (file_exists(pairs_path)) {
-    for (const auto& r : read_pref_records(pairs_path, [](const std::string&, const std::string&) {})) {
+    for (const auto& r : read_pref_records(pairs_path, [](size_t, const std::string&, const std::string&) {})) {
       const json& j = r.j;
       ++n;
       const std::string kind = pref_record_kind(j);

@@ -15,6 +15,7 @@
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
 #include "stic/util/jsonl.h"
+#include "stic/util/svg_plot.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -42,51 +43,13 @@ std::string html_escape(const std::string& s) {
   return o;
 }
 
-struct LossCurve {
-  std::string label, colour;
-  std::vector<std::pair<double, double>> pts;  // (global step, loss)
-};
+using LossCurve = PlotSeries;
 
-// A plain SVG line plot of the training losses (no plotting library).
 std::string loss_svg(const std::vector<LossCurve>& curves) {
-  const double W = 640, H = 320, L = 56, R = 16, T = 16, B = 40;
-  double xmax = 1, ymin = 1e30, ymax = -1e30;
-  for (auto& c : curves)
-    for (auto& [x, y] : c.pts) xmax = std::max(xmax, x), ymin = std::min(ymin, y), ymax = std::max(ymax, y);
-  if (ymin > ymax) ymin = 0, ymax = 1;
-  ymin = std::max(0.0, std::floor(ymin * 2) / 2), ymax = std::ceil(ymax * 2) / 2;
-  if (ymax <= ymin) ymax = ymin + 1;
-  auto X = [&](double x) { return L + (W - L - R) * x / xmax; };
-  auto Y = [&](double y) { return T + (H - T - B) * (1 - (y - ymin) / (ymax - ymin)); };
-  std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W
-    << " " << H << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  for (int i = 0; i <= 5; ++i) {
-    const double y = ymin + (ymax - ymin) * i / 5;
-    s << "<line x1=\"" << L << "\" x2=\"" << W - R << "\" y1=\"" << Y(y) << "\" y2=\"" << Y(y)
-      << "\" stroke=\"#ddd\"/><text x=\"" << L - 6 << "\" y=\"" << Y(y) + 4 << "\" text-anchor=\"end\">"
-      << fmt("%.2f", y) << "</text>\n";
-    const double x = xmax * i / 5;
-    s << "<text x=\"" << X(x) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">" << fmt("%.0f", x)
-      << "</text>\n";
-  }
-  s << "<text x=\"" << (L + W - R) / 2 << "\" y=\"" << H - 6 << "\" text-anchor=\"middle\">optimizer step</text>\n";
-  s << "<text x=\"14\" y=\"" << (T + H - B) / 2 << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 "
-    << (T + H - B) / 2 << ")\">training loss</text>\n";
-  s << "<rect x=\"" << L << "\" y=\"" << T << "\" width=\"" << W - L - R << "\" height=\"" << H - T - B
-    << "\" fill=\"none\" stroke=\"#888\"/>\n";
-  int li = 0;
-  for (auto& c : curves) {
-    if (c.pts.empty()) continue;
-    s << "<polyline fill=\"none\" stroke=\"" << c.colour << "\" stroke-width=\"1.5\" points=\"";
-    for (auto& [x, y] : c.pts) s << fmt("%.1f", X(x)) << "," << fmt("%.1f", Y(y)) << " ";
-    s << "\"/>\n<text x=\"" << W - R - 8 << "\" y=\"" << T + 16 + 14 * li << "\" text-anchor=\"end\" fill=\""
-      << c.colour << "\">" << html_escape(c.label) << "</text>\n";
-    ++li;
-  }
-  s << "</svg>\n";
-  return s.str();
+  PlotOptions o;
+  o.y_label = "training loss";
+  o.half_units_from_zero = true;
+  return line_plot_svg(curves, o);
 }
 
 std::vector<std::pair<double, double>> read_loss(const std::string& metrics, double offset) {

@@ -8,6 +8,13 @@
 
 namespace stic {
 
+AspectMode parse_image_mode(const std::string& m) {
+  if (m == "pad") return AspectMode::Pad;
+  if (m == "anyres") return AspectMode::Anyres;
+  if (m == "crop") return AspectMode::Crop;
+  fail("--image-mode '", m, "' is not valid (expected pad, anyres or crop)");
+}
+
 torch::Device parse_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
   if (name.rfind("cuda", 0) == 0) {

@@ -25,6 +25,7 @@ namespace stic {
 
 torch::ScalarType parse_dtype(const std::string& name, const torch::Device& device);  // auto|fp32|bf16|fp16
 torch::Device parse_device(const std::string& name);                                   // cpu|cuda|cuda:N
+AspectMode parse_image_mode(const std::string& name);                                  // pad|anyres|crop
 // The verbs' --device / --dtype / --vision-tower flags as LoadOptions (dtype auto depends on the device).
 LoadOptions load_options(const std::string& device, const std::string& dtype, const std::string& vision_tower = "");
 

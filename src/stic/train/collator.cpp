@@ -108,22 +108,23 @@ CollatedBatch Collator::collate(const std::vector<CollateItem>& items) {
   for (auto& p : model->vision_tower->parameters()) vision_trains |= p.requires_grad();
   if (model->image_newline.defined()) vision_trains |= model->image_newline.requires_grad();
   CollatedBatch b;
-  // the image features: one vision-tower call for all single-crop images, in index order
-  std::map<int64_t, torch::Tensor> features;
+  // the image features: one vision-tower call for all single-crop images; items that point at
+  // the same ImageInput (a DPO pair's two sides) share one encoding
+  std::map<const ImageInput*, torch::Tensor> features;
   {
     std::unique_ptr<torch::NoGradGuard> ng;
     if (!vision_trains) ng = std::make_unique<torch::NoGradGuard>();
-    std::map<int64_t, const ImageInput*> images;
+    std::vector<const ImageInput*> images;  // distinct, in item order
     for (const auto& it : items)
-      if (it.image) images[it.index] = it.image;
-    std::vector<int64_t> single;
+      if (it.image && std::find(images.begin(), images.end(), it.image) == images.end()) images.push_back(it.image);
+    std::vector<const ImageInput*> single;
     std::vector<torch::Tensor> crops;
-    for (auto& [i, im] : images) {
+    for (const ImageInput* im : images) {
       if (model_.config().aspect != AspectMode::Anyres && im->pixels.size(0) == 1) {
-        single.push_back(i);
+        single.push_back(im);
         crops.push_back(im->pixels);
       } else {
-        features[i] = model->encode_image(*im);
+        features[im] = model->encode_image(*im);
       }
     }
     if (!crops.empty()) {
@@ -134,7 +135,7 @@ CollatedBatch Collator::collate(const std::vector<CollateItem>& items) {
   std::vector<torch::Tensor> embeds, labels;
   for (const auto& it : items) {
     torch::Tensor feats;
-    if (it.image) feats = features.at(it.index);
+    if (it.image) feats = features.at(it.image);
     std::vector<int64_t> ids = it.chat->ids, lab = it.chat->labels;
     const int64_t nimg = feats.defined() ? feats.size(0) : 0;
     const int64_t total = static_cast<int64_t>(ids.size()) + (nimg > 0 ? nimg - 1 : 0);
@@ -183,20 +184,25 @@ CollatedBatch Collator::collate(const std::vector<CollateItem>& items) {
 }
 
 torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels) {
-  const int64_t v = logits.size(-1);
-  auto l = logits.narrow(1, 0, logits.size(1) - 1).reshape({-1, v}).to(torch::kFloat32);
-  auto y = labels.narrow(1, 1, labels.size(1) - 1).reshape({-1});
-  return torch::nn::functional::cross_entropy(
-      l, y, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex).reduction(torch::kMean));
+  // HF's mean next-token cross-entropy = -(sum of the label log-probs) / (number of labels)
+  const SequenceLogProbs lp = sequence_logprobs(logits, labels);
+  return -lp.sum.sum() / lp.count.sum().clamp_min(1).to(torch::kFloat32);
 }
 
-
-SequenceLogProbs sequence_logprobs(const torch::Tensor& logits, const torch::Tensor& labels) {
+SequenceLogProbs sequence_logprobs(const torch::Tensor& logits, const torch::Tensor& labels, LogProbRule rule) {
   const int64_t t = logits.size(1);
   auto l = logits.narrow(1, 0, t - 1).to(torch::kFloat32);  // (B, T-1, V): predicts positions 1..T-1
   auto y = labels.narrow(1, 1, t - 1);                        // (B, T-1)
   auto mask = y != kIgnoreIndex;
-  auto tok = torch::log_softmax(l, -1).gather(-1, y.clamp_min(0).unsqueeze(-1)).squeeze(-1);  // (B, T-1)
+  auto index = y.clamp_min(0);
+  if (rule == LogProbRule::BestOtherToken) {
+    // the most likely token other than the label: the top-1, or the top-2 where the top-1 is
+    // the label (the released STIC trainer's rejected log-prob)
+    auto top2 = std::get<1>(l.detach().topk(2, -1));  // (B, T-1, 2)
+    auto first = top2.select(-1, 0), second = top2.select(-1, 1);
+    index = torch::where(first == index, second, first);
+  }
+  auto tok = torch::log_softmax(l, -1).gather(-1, index.unsqueeze(-1)).squeeze(-1);  // (B, T-1)
   SequenceLogProbs r;
   r.sum = (tok * mask.to(torch::kFloat32)).sum(1);
   r.count = mask.sum(1);

@@ -57,7 +57,7 @@ EncodedChat encode_chat_for(const LoadedModel& model, TemplateKind kind, const s
 struct CollateItem {
   int64_t index = 0;                 // the caller's example index (reported back in `used`)
   const EncodedChat* chat = nullptr;
-  const ImageInput* image = nullptr;  // null = text only
+  const ImageInput* image = nullptr;  // null = text only; items with the same pointer share one encoding
 };
 
 struct CollatedBatch {
@@ -85,16 +85,21 @@ class Collator {
   int64_t max_length_;
 };
 
-// Shifted causal-LM cross-entropy: logits (B, T, V), labels (B, T); mean over labels != -100
-// (HF's loss).
-torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels);
-
 // Per sequence, the sum of log p(label[t+1] | positions <= t) over labels != -100 (fp32, (B),
 // differentiable) and the number of such labels ((B) int64): log π(y|x) of DPO.
+// LogProbRule::BestOtherToken reproduces the released STIC trainer's rejected log-prob: at each
+// label position, the log-prob of the most likely token other than the label (its top-1, or its
+// top-2 where the top-1 is the label) — not log π(y_l|x) (reference/stic-method.md section 7).
 struct SequenceLogProbs {
   torch::Tensor sum;    // (B) float32
   torch::Tensor count;  // (B) int64
 };
-SequenceLogProbs sequence_logprobs(const torch::Tensor& logits, const torch::Tensor& labels);
+enum class LogProbRule { Label, BestOtherToken };
+SequenceLogProbs sequence_logprobs(const torch::Tensor& logits, const torch::Tensor& labels,
+                                   LogProbRule rule = LogProbRule::Label);
+
+// Shifted causal-LM cross-entropy: logits (B, T, V), labels (B, T); mean over labels != -100
+// (HF's loss), computed from sequence_logprobs.
+torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels);
 
 }  // namespace stic

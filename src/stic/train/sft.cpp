@@ -74,41 +74,17 @@ std::string reason_key(const std::string& why) { return why.substr(0, why.find('
 }  // namespace
 
 void SftTask::skip(int64_t record, const std::string& id, const std::string& reason, const std::string& message) {
-  if (!reported_.insert(record).second) return;
-  ++counts_[reason];
-  if (messages_ < opts_.max_messages) {
-    std::fprintf(stderr, "stic: skipping %s\n", message.c_str());
-    if (++messages_ == opts_.max_messages) std::fprintf(stderr, "stic: (further skipped records go to errors.jsonl only)\n");
-  }
-  if (!opts_.errors_path.empty()) {
-    if (std::FILE* f = std::fopen(opts_.errors_path.c_str(), "a")) {
-      nlohmann::json j = {{"record", record}, {"id", id}, {"reason", reason}, {"message", message}};
-      std::fprintf(f, "%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-      std::fclose(f);
-    }
-  }
+  log_.skip(record, id, reason, message);
 }
 
 SftTask::SftTask(LoadedModel& model, const std::string& data_path, const SftOptions& opts)
-    : model_(model), opts_(opts), collator_(model, opts.max_length), data_path_(data_path) {
+    : model_(model), opts_(opts), collator_(model, opts.max_length), data_path_(data_path),
+      log_(opts.errors_path, opts.max_messages) {
   const std::string tname = opts.template_name == "auto" ? model.config().default_template : opts.template_name;
   kind_ = template_from_name(tname.empty() ? "vicuna_v1" : tname);
   if (opts.image_marker != "front" && opts.image_marker != "keep")
     fail("train-sft: image_marker must be front or keep (got '", opts.image_marker, "')");
   if (kind_ == TemplateKind::Raw) fail("train-sft: --template raw has no answer markers; use a chat template");
-  // records already reported by an earlier (interrupted) run of the same output
-  if (!opts_.errors_path.empty() && file_exists(opts_.errors_path)) {
-    std::istringstream in(read_text_file(opts_.errors_path));
-    std::string line;
-    while (std::getline(in, line)) {
-      try {
-        auto j = nlohmann::json::parse(line);
-        const int64_t rec = j.value("record", int64_t{-1});
-        if (reported_.insert(rec).second) ++counts_[j.value("reason", std::string("unknown"))];
-      } catch (...) {
-      }
-    }
-  }
   std::vector<std::tuple<int64_t, std::string, std::string>> bad;
   auto records = read_llava_records(data_path, &bad);
   for (auto& [rec, id, why] : bad) skip(rec, id, reason_key(why),
@@ -200,8 +176,8 @@ SftBatch SftTask::build_batch(const std::vector<int64_t>& idx, const std::map<in
   }
   for (const auto& [i, cut] : b.truncated)
     if (truncated_.insert(i).second) {
-      ++counts_["truncated_records"];
-      counts_["truncated_tokens"] += cut;
+      log_.add("truncated_records", 1);
+      log_.add("truncated_tokens", cut);
     }
   return b;
 }
@@ -287,19 +263,11 @@ SftTask::EvalResult SftTask::evaluate(int64_t max_examples, int batch_size) {
 }
 
 std::string SftTask::summary() const {
-  int64_t skipped = 0;
-  std::string parts;
-  for (auto& [k, v] : counts_) {
-    if (k == "truncated_records" || k == "truncated_tokens") continue;
-    skipped += v;
-    parts += (parts.empty() ? "" : ", ") + k + " " + std::to_string(v);
-  }
-  auto get = [&](const char* k) {
-    auto it = counts_.find(k);
-    return it == counts_.end() ? int64_t{0} : it->second;
-  };
-  return str_cat(examples_.size(), " usable records; skipped ", skipped, parts.empty() ? "" : " (" + parts + ")",
-                 "; truncated ", get("truncated_records"), " records (", get("truncated_tokens"), " tokens cut)");
+  static const std::set<std::string> kNotSkips = {"truncated_records", "truncated_tokens"};
+  const std::string parts = log_.reasons(kNotSkips);
+  return str_cat(examples_.size(), " usable records; skipped ", log_.skipped(kNotSkips),
+                 parts.empty() ? "" : " (" + parts + ")", "; truncated ", log_.get("truncated_records"), " records (",
+                 log_.get("truncated_tokens"), " tokens cut)");
 }
 
 }  // namespace stic

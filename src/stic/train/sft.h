@@ -27,6 +27,7 @@
 #include "stic/text/template.h"
 #include "stic/train/collator.h"
 #include "stic/train/setup.h"
+#include "stic/train/skip_log.h"
 #include "stic/train/trainer.h"
 
 namespace stic {
@@ -89,7 +90,7 @@ class SftTask {
   // Summary: counts by reason ("no_assistant_turn", "image_without_file", "image_missing",
   // "image_corrupt", "multiple_images", "bad_turns", "too_long", "truncated_records"),
   // plus "truncated_tokens".
-  const std::map<std::string, int64_t>& counts() const { return counts_; }
+  const std::map<std::string, int64_t>& counts() const { return log_.counts(); }
   std::string summary() const;
 
  private:
@@ -103,11 +104,9 @@ class SftTask {
   std::string data_path_;
   TemplateKind kind_;
   std::vector<SftExample> examples_;
-  std::map<std::string, int64_t> counts_;
-  std::set<int64_t> reported_;         // records already counted/logged
+  SkipLog log_;
   std::set<int64_t> bad_examples_;     // example indices skipped at batch time
   std::set<int64_t> truncated_;        // example indices counted as truncated
-  int messages_ = 0;
   std::map<int64_t, ImageInput> eval_images_;  // decoded once for evaluate()
 };
 

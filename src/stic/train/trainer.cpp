@@ -164,6 +164,12 @@ void set_rng_state(const std::map<std::string, torch::Tensor>& s) {
 // ---------------------------------------------------------------- trainer
 
 namespace {
+std::string fmt_rate(double r) {  // 3 significant digits: "0.412", "12.5", "311"
+  char buf[32];
+  std::snprintf(buf, sizeof buf, r < 1 ? "%.3f" : r < 100 ? "%.1f" : "%.0f", r);
+  return buf;
+}
+
 std::string fmt_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   const long t = static_cast<long>(s + 0.5);
@@ -398,7 +404,7 @@ TrainResult Trainer::run() {
   res.total_steps = total_steps_;
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t step0 = step;
-  double tokens_window = 0, time_window_start = 0;
+  double tokens_window = 0, examples_window = 0, time_window_start = 0;
   int64_t& tokens_total = counters_["tokens_seen"];  // saved with checkpoints
   auto now_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   try {
@@ -406,11 +412,12 @@ TrainResult Trainer::run() {
       opt_.zero_grad();
       double loss_sum = 0;
       int used = 0;
-      int64_t tokens = 0;
+      int64_t tokens = 0, examples = 0;
       std::map<std::string, double> msum;
       for (int a = 0; a < cfg_.grad_accum; ++a, ++micro) {
         MicroBatchResult r = micro_(micro_batch(micro));
         tokens += r.tokens;
+        examples += r.examples;
         if (!r.loss.defined()) continue;
         const double lv = r.loss.item<double>();
         if (!std::isfinite(lv))
@@ -432,6 +439,8 @@ TrainResult Trainer::run() {
       ++step;
       tokens_total += tokens;
       tokens_window += static_cast<double>(tokens);
+      examples_window += static_cast<double>(examples);
+      if (!cfg_.example_unit.empty()) counters_[cfg_.example_unit + "_seen"] += examples;
       const double loss = used > 0 ? loss_sum / used : std::nan("");
       res.last_loss = loss;
       std::map<std::string, double> extra;  // the hook's metrics, logged as given (not averaged)
@@ -441,11 +450,13 @@ TrainResult Trainer::run() {
         nlohmann::json j = {{"step", step}, {"loss", used > 0 ? nlohmann::json(loss) : nlohmann::json(nullptr)},
                             {"lr", lr}, {"grad_norm", gnorm}, {cfg_.unit, tokens_total},
                             {"epoch", static_cast<double>(micro) / static_cast<double>(batches_per_epoch_)}};
+        if (!cfg_.example_unit.empty()) j[cfg_.example_unit] = counters_[cfg_.example_unit + "_seen"];
         for (auto& [k, v] : msum) j[k] = used > 0 ? v / used : v;
         for (auto& [k, v] : extra) j[k] = v;
         const double dt = t - time_window_start;
         if (dt > 0) {
           j[cfg_.unit + "_per_s"] = tokens_window / dt;
+          if (!cfg_.example_unit.empty()) j[cfg_.example_unit + "_per_s"] = examples_window / dt;
           if (cfg_.peak_tflops > 0 && cfg_.flops_per_token > 0)
             j["mfu"] = tokens_window / dt * cfg_.flops_per_token / (cfg_.peak_tflops * 1e12);
         }
@@ -456,15 +467,18 @@ TrainResult Trainer::run() {
         const double t = now_s();
         const double rate = (step - step0) / std::max(1e-9, t);
         const double eta = (total_steps_ - step) / std::max(1e-9, rate);
-        std::fprintf(stderr, "%strain %lld/%lld  loss %.4f  lr %.3g  %.0f %s/s  ETA %s%s", tty ? "\r\033[K" : "",
-                     static_cast<long long>(step), static_cast<long long>(total_steps_), loss, lr,
-                     tokens_window / std::max(1e-9, t - time_window_start),
-                     cfg_.unit == "tokens" ? "tok" : cfg_.unit == "images" ? "img" : cfg_.unit.c_str(), fmt_duration(eta).c_str(),
-                     tty && step != total_steps_ ? "" : "\n");
+        const double win = std::max(1e-9, t - time_window_start);
+        const std::string ex_rate =
+            cfg_.example_unit.empty() ? "" : fmt_rate(examples_window / win) + " " + cfg_.example_unit + "/s  ";
+        std::fprintf(stderr, "%strain %lld/%lld  loss %.4f  lr %.3g  %.0f %s/s  %sETA %s%s", tty ? "\r\033[K" : "",
+                     static_cast<long long>(step), static_cast<long long>(total_steps_), loss, lr, tokens_window / win,
+                     cfg_.unit == "tokens" ? "tok" : cfg_.unit == "images" ? "img" : cfg_.unit.c_str(), ex_rate.c_str(),
+                     fmt_duration(eta).c_str(), tty && step != total_steps_ ? "" : "\n");
         std::fflush(stderr);
       }
       if (step % std::max<int64_t>(1, cfg_.log_every) == 0) {
         tokens_window = 0;
+        examples_window = 0;
         time_window_start = now_s();
       }
       const bool stop_now = cfg_.stop_after > 0 && step >= cfg_.stop_after && step < total_steps_;

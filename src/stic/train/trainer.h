@@ -69,6 +69,9 @@ struct TrainConfig {
   // what MicroBatchResult::tokens counts: "tokens" (metrics "tokens" / "tokens_per_s", progress
   // "tok/s") or e.g. "images" (train-vision: "images" / "images_per_s", "img/s")
   std::string unit = "tokens";
+  // "" or what MicroBatchResult::examples counts (e.g. "pairs"): metrics then also carry
+  // "<example_unit>" (seen so far) and "<example_unit>_per_s", and the progress bar its rate
+  std::string example_unit;
 };
 
 struct MicroBatchResult {
