@@ -1,5 +1,13 @@
 #include "flags.h"
 
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "stic/util/error.h"
+#include "stic/util/fs.h"
+#include "stic/util/strings.h"
+
 
 namespace stic::app {
 
@@ -54,13 +62,62 @@ void add_train_flags(CLI::App* c, TrainConfig& t, TrainSetupOptions& s) {
   c->add_option("--peak-tflops", t.peak_tflops, "GPU peak for the mfu metric (H100/H200 bf16 dense: 989)");
   c->add_flag("--gradient-checkpointing", s.gradient_checkpointing,
               "recompute each decoder layer in the backward instead of keeping its activations");
+  c->add_option("--lora-compute", s.lora_compute,
+                "bf16 models: input (adapter GEMMs in bf16 from fp32 master weights, as autocast) | fp32 (PEFT without autocast)")
+      ->check(CLI::IsMember({"input", "fp32"}));
 }
 
 void add_recipe_flag(CLI::App* c) {
-  auto cfg = std::make_shared<CLI::ConfigBase>();
-  cfg->valueSeparator(':');
-  c->config_formatter(cfg);
-  c->set_config("--recipe", "", "flat YAML file of flag: value defaults (command-line flags win)");
+  c->add_option("--recipe", "flat YAML file of `flag: value` defaults (recipes/stic-stage1.yaml; command-line flags win)");
+}
+
+std::vector<std::string> expand_recipe_args(const std::vector<std::string>& args) {
+  // the verbs whose --recipe is a flag file (pipeline's --recipe is its own YAML recipe)
+  if (args.size() < 2 || (args[1] != "train-dpo" && args[1] != "train-sft")) return args;
+  std::string file;
+  std::vector<std::string> rest;
+  std::set<std::string> given;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--recipe" && i + 1 < args.size()) {
+      file = args[++i];
+      continue;
+    }
+    if (starts_with(a, "--recipe=")) {
+      file = a.substr(9);
+      continue;
+    }
+    if (starts_with(a, "--")) given.insert(a.substr(2, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 2));
+    rest.push_back(a);
+  }
+  if (file.empty()) return args;
+  std::istringstream in(read_text_file(file));
+  std::vector<std::string> out(rest.begin(), rest.begin() + 2);  // program, verb
+  std::map<std::string, int> seen;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const size_t hash = line.find(" #");
+    if (hash != std::string::npos) line.resize(hash);
+    line = strip(line);
+    if (line.empty() || line[0] == '#') continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos || colon == 0)
+      fail(file, ": line ", n, ": expected `flag: value` (e.g. `lr: 1.0e-7`), got '", line, "'");
+    const std::string key = strip(line.substr(0, colon));
+    std::string value = strip(line.substr(colon + 1));
+    if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') && value.back() == value[0])
+      value = value.substr(1, value.size() - 2);
+    auto [it, fresh] = seen.emplace(key, n);
+    if (!fresh) fail(file, ": line ", n, ": '", key, "' is set twice (first on line ", it->second, ")");
+    if (given.count(key)) continue;  // the command line wins
+    if (value == "true") out.push_back("--" + key);
+    else if (value != "false") {
+      out.push_back("--" + key);
+      out.push_back(value);
+    }
+  }
+  out.insert(out.end(), rest.begin() + 2, rest.end());
+  return out;
 }
 
 }  // namespace stic::app

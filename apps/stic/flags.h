@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "stic/model/loaded_model.h"
 #include "stic/train/setup.h"
@@ -35,7 +36,11 @@ void add_sampling_flags(CLI::App* c, SamplingFlags& s, const std::string& seed_h
 void add_train_flags(CLI::App* c, TrainConfig& t, TrainSetupOptions& s);
 
 // --recipe FILE: a flat YAML file of `flag: value` lines (flag names without "--", e.g.
-// `lr: 1.0e-7`) read as defaults for this verb's flags; flags given on the command line win.
+// `lr: 1.0e-7`; `flag: true` for a switch) read as defaults for this verb's flags; flags given
+// on the command line win. add_recipe_flag declares it; expand_recipe_args (run on argv before
+// parsing) turns the file into flags. A malformed line or a repeated key is an error naming the
+// file and line; a key that is no flag of the verb is CLI11's usage error.
 void add_recipe_flag(CLI::App* c);
+std::vector<std::string> expand_recipe_args(const std::vector<std::string>& args);
 
 }  // namespace stic::app

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "stic/util/error.h"
+#include "flags.h"
 #include "verbs.h"
 
 namespace stic::app {
@@ -44,7 +46,16 @@ int main(int argc, char** argv) {
   stic::app::register_eval(app);
   stic::app::register_pipeline(app);
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args(argv, argv + argc);
+    try {
+      args = stic::app::expand_recipe_args(args);  // --recipe FILE of train-sft / train-dpo
+    } catch (const stic::Error& e) {
+      std::fprintf(stderr, "stic: %s\n", e.what());
+      return 2;
+    }
+    std::reverse(args.begin(), args.end());
+    args.pop_back();  // CLI11 takes the arguments without the program name, last first
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // usage errors: exit code 2
   }

@@ -24,9 +24,18 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   auto y = torch::linear(x, weight, bias);
   if (lora_A && g_adapters_enabled) {
-    auto h = x.to(lora_A->weight.scalar_type());
-    if (lora_dropout > 0.0 && is_training()) h = torch::dropout(h, lora_dropout, true);
-    y = y + (lora_B(lora_A(h)) * lora_scaling).to(y.scalar_type());
+    const auto wt = lora_A->weight.scalar_type();
+    if (lora_compute_in_input_dtype && x.scalar_type() != wt) {
+      // mixed precision (as autocast): the fp32 adapter weights are cast to the activations'
+      // dtype for the two small GEMMs; gradients still reach the fp32 weights
+      auto h = lora_dropout > 0.0 && is_training() ? torch::dropout(x, lora_dropout, true) : x;
+      auto a = lora_A->weight.to(x.scalar_type()), b = lora_B->weight.to(x.scalar_type());
+      y = y + torch::linear(torch::linear(h, a), b) * lora_scaling;
+    } else {
+      auto h = x.to(wt);
+      if (lora_dropout > 0.0 && is_training()) h = torch::dropout(h, lora_dropout, true);
+      y = y + (lora_B(lora_A(h)) * lora_scaling).to(y.scalar_type());
+    }
   }
   return y;
 }

@@ -35,6 +35,11 @@ struct LinearImpl : torch::nn::Module {
   torch::Tensor bias;    // (out) or undefined
   torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
   double lora_scaling = 0.0, lora_dropout = 0.0;
+  // false: the input is cast to the adapter's dtype (fp32) and the adapter runs in fp32 (PEFT's
+  // default, exact); true: the adapter's weights are cast to the input's dtype (bf16 training:
+  // what torch.autocast does for PEFT under HF Trainer's --bf16), which keeps the small GEMMs on
+  // the tensor cores and saves no fp32 copy of the input for the backward
+  bool lora_compute_in_input_dtype = false;
 };
 TORCH_MODULE(Linear);
 

@@ -52,6 +52,9 @@ TrainSetup setup_training(LoadedModel& lm, const TrainSetupOptions& o) {
   } else if (!o.full) {
     apply_lora(model, s.lora);
   }
+  if (o.lora_compute != "input" && o.lora_compute != "fp32")
+    fail("--lora-compute must be input or fp32 (got '", o.lora_compute, "')");
+  for (auto& [n, l] : named_linears(model)) l->lora_compute_in_input_dtype = o.lora_compute == "input";
   s.params = set_trainable(model, s.lora, o.full);
   // per-group peak lrs (LLaVA's mm_projector_lr / mm_vision_tower_lr): the first matching prefix wins
   if (o.mm_projector_lr >= 0) s.lr_by_prefix.push_back({"multi_modal_projector.", o.mm_projector_lr});

@@ -27,6 +27,10 @@ struct TrainSetupOptions {
   double mm_projector_lr = -1;     // >= 0: the projector's peak lr (0 freezes it)
   double mm_vision_tower_lr = -1;  // >= 0: the vision tower's and image_newline's peak lr (0 freezes)
   bool gradient_checkpointing = false;
+  // LoRA arithmetic of a bf16/fp16 model: "input" (the adapter's fp32 weights cast to the
+  // activations' dtype, as autocast; default) or "fp32" (activations cast up: PEFT without
+  // autocast). The weights and optimizer state stay fp32 either way; fp32 models are unaffected.
+  std::string lora_compute = "input";
 };
 
 struct TrainSetup {

@@ -442,7 +442,7 @@ TrainResult Trainer::run() {
       examples_window += static_cast<double>(examples);
       if (!cfg_.example_unit.empty()) counters_[cfg_.example_unit + "_seen"] += examples;
       const double loss = used > 0 ? loss_sum / used : std::nan("");
-      res.last_loss = loss;
+      if (used > 0) res.last_loss = loss;  // a step whose micro-batches were all skipped has no loss
       std::map<std::string, double> extra;  // the hook's metrics, logged as given (not averaged)
       if (hook_) hook_(step, extra);
       if (metrics && (step % std::max<int64_t>(1, cfg_.log_every) == 0 || step == total_steps_ || !extra.empty())) {
