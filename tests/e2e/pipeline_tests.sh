@@ -97,7 +97,7 @@ ev = [j for j in map(json.loads, open(f"{w}/base/metrics.jsonl")) if "eval_loss"
 assert len(ev) >= 2 and all(abs(j["eval_image_gain"] - (j["eval_loss_other_image"] - j["eval_loss"])) < 1e-9
                             and j["eval_loss"] > 0 for j in ev), ev      # held-out loss and image gain
 svg = open(f"{w}/report/loss.svg").read()
-assert svg.startswith("<svg") and svg.count("<polyline") == 3, svg[:200]   # pretrain, base, instruct
+assert svg.startswith("<svg") and svg.count("<polyline") == 4, svg[:200]   # vision, pretrain, base, instruct
 md = open(f"{w}/report.md").read()
 assert "object precision" in md and "report/loss.svg" in md and md.count("<img") == 4, md[:500]
 assert "| stage | step | held-out loss | with another image | image gain |" in md, md
@@ -108,12 +108,24 @@ for line in md.splitlines():
         src = line.split('src="')[1].split('"')[0]
         assert os.path.isfile(f"{w}/{src}"), src
 t = json.load(open(f"{w}/timings.json"))
-assert set(t) == {"world", "vision", "pretrain", "base", "instruct", "eval", "report"}, t
+assert set(t) == {"world", "vision", "pretrain", "base", "instruct", "eval", "pref", "dpo", "eval_stage1", "report"}, t
+# STIC stage 1: pairs from the unlabeled pool, their quality, DPO, the comparison table, curves
+n_unlabeled = sum(1 for _ in open(f"{w}/world/data/unlabeled_images.txt"))
+assert sum(1 for _ in open(f"{w}/pref/pairs.jsonl")) == n_unlabeled
+q = json.load(open(f"{w}/pref/quality/summary.json"))
+assert q["pairs"] == n_unlabeled and q["unknown_images"] == 0, q
+dm = [json.loads(l) for l in open(f"{w}/dpo/metrics.jsonl")]
+assert len(dm) == 4 and abs(dm[0]["loss"] - (0.6931471805599453 + dm[0]["nll"] / 1024)) < 1e-5, dm[0]
+assert os.path.isfile(f"{w}/dpo/adapter_model.safetensors") and os.path.isfile(f"{w}/report/dpo.svg")
+assert "## STIC stage 1" in md and "| + stage 1 (DPO) |" in md and "report/dpo.svg" in md, md[:2000]
+assert md.count("**after STIC stage 1:**") == 4, md
+assert "<td>+ stage 1 (DPO)</td>" in html and "after STIC stage 1:" in html
+assert "invented: ;" not in html and "missed: <" not in html   # empty lists say "none"
 assert "Vision tower after its own stage" in md, md[:800]
 PY
 
 "$STIC" pipeline --recipe $R --workdir "$W" --quiet >"$T/log3" 2>&1; rc=$?
-[ $rc -eq 0 ] && [ "$(grep -c 'finished earlier, skipped' "$T/log3")" -eq 7 ] \
+[ $rc -eq 0 ] && [ "$(grep -c 'finished earlier, skipped' "$T/log3")" -eq 10 ] \
   && ok "third run skips every stage" || bad "third run: $(cat "$T/log3")"
 
 # eval resumes: a lost prediction is redone, nothing else

@@ -13,8 +13,11 @@
 #include <nlohmann/json.hpp>
 
 #include "stic/eval/world_eval.h"
+#include "stic/eval/world_pref.h"
+#include "stic/method/prefgen.h"
 #include "stic/method/report.h"
 #include "stic/method/world_model.h"
+#include "stic/train/dpo.h"
 #include "stic/train/sft.h"
 #include "stic/train/vision.h"
 #include "stic/util/error.h"
@@ -32,6 +35,7 @@ struct StageContext {
   const Recipe& r;
   const PipelineOptions& o;
   std::string wd, world, model, dir, log;
+  std::string adapter;  // the STIC stage-1 adapter on `model` (after the dpo stage)
 };
 
 // A stage kind, registered once: its name (recipe section, folder and --until value), whether
@@ -41,7 +45,8 @@ struct StageContext {
 // predictions it has.
 struct StageKind {
   const char* name;
-  bool trains;
+  bool trains;  // its folder holds the next stage's model
+  bool adapter;  // its folder holds an adapter on the current model (STIC stage 1)
   std::function<bool(const Recipe&)> enabled;
   std::function<void(StageContext&)> run;
 };
@@ -98,9 +103,26 @@ void run_sft_stage(StageContext& c, const TrainStage& t, const std::string& data
                             "\n"));
 }
 
+// stic eval --benchmark world of the current model (with the stage-1 adapter when `adapter`)
+void run_eval_stage(StageContext& c, bool adapter) {
+  WorldEvalOptions eo;
+  eo.model = c.model;
+  if (adapter) eo.adapter = c.adapter;
+  eo.world = c.world;
+  eo.out = c.dir;
+  eo.batch_size = c.r.eval_batch_size;
+  eo.max_new_tokens = c.r.eval_max_new_tokens;
+  eo.device = c.r.device;
+  eo.dtype = c.r.dtype;
+  eo.progress = c.o.progress;
+  const WorldEvalResult res = run_world_eval(eo);
+  append_log(c.log, res.scores.markdown());
+  if (res.failed) fail(eo.out, ": ", res.failed, " request(s) failed (see above); re-run to retry them");
+}
+
 const std::vector<StageKind>& stage_kinds() {
   static const std::vector<StageKind> kinds = {
-      {"world", false, [](const Recipe&) { return true; },
+      {"world", false, false, [](const Recipe&) { return true; },
        [](StageContext& c) {
          world::WorldOptions wo;
          wo.out = c.world;
@@ -113,7 +135,7 @@ const std::vector<StageKind>& stage_kinds() {
                                    s.world.images_rendered, " rendered), model ", s.world.model_dir,
                                    s.wrote_weights ? " (initialised)" : "", "\n"));
        }},
-      {"vision", true, [](const Recipe& r) { return r.vision.max_steps > 0; },
+      {"vision", true, false, [](const Recipe& r) { return r.vision.max_steps > 0; },
        [](StageContext& c) {
          VisionRunOptions vo;
          vo.model = c.model;
@@ -126,29 +148,69 @@ const std::vector<StageKind>& stage_kinds() {
          append_log(c.log, str_cat("train-vision -> ", res.weights, ": ", res.train.steps, "/", res.train.total_steps,
                                    " steps, last loss ", res.train.last_loss, "\n"));
        }},
-      {"pretrain", true, [](const Recipe& r) { return r.pretrain.max_steps > 0; },
+      {"pretrain", true, false, [](const Recipe& r) { return r.pretrain.max_steps > 0; },
        [](StageContext& c) { run_sft_stage(c, c.r.pretrain, "base_pretrain.json", "eval_pretrain.json"); }},
-      {"base", true, [](const Recipe&) { return true; },
+      {"base", true, false, [](const Recipe&) { return true; },
        [](StageContext& c) { run_sft_stage(c, c.r.base, "base_train.json", "eval_sft.json"); }},
-      {"instruct", true, [](const Recipe& r) { return r.instruct.max_steps > 0; },
+      {"instruct", true, false, [](const Recipe& r) { return r.instruct.max_steps > 0; },
        [](StageContext& c) { run_sft_stage(c, c.r.instruct, "stage2_sft.json", "eval_sft.json"); }},
-      {"eval", false, [](const Recipe&) { return true; },
+      {"eval", false, false, [](const Recipe&) { return true; }, [](StageContext& c) { run_eval_stage(c, false); }},
+      // STIC stage 1: the base model builds preference pairs from the unlabeled pool (their
+      // quality scored against the ground truth), then learns from them (DPO, LoRA)
+      {"pref", false, false, [](const Recipe& r) { return r.stic(); },
        [](StageContext& c) {
-         WorldEvalOptions eo;
-         eo.model = c.model;
-         eo.world = c.world;
-         eo.out = c.dir;
-         eo.batch_size = c.r.eval_batch_size;
-         eo.max_new_tokens = c.r.eval_max_new_tokens;
-         eo.device = c.r.device;
-         eo.dtype = c.r.dtype;
-         eo.progress = c.o.progress;
-         const WorldEvalResult res = run_world_eval(eo);
-         append_log(c.log, res.scores.markdown());
-         if (res.failed)
-           fail(eo.out, ": ", res.failed, " request(s) failed (see above); re-run to retry them");
+         PrefGenOptions po;
+         po.model = c.model;
+         po.device = c.r.device;
+         po.dtype = c.r.dtype;
+         po.image_dir = c.world + "/images";
+         po.image_list = c.world + "/data/unlabeled_images.txt";
+         po.out = c.dir + "/pairs.jsonl";
+         po.max_new_tokens = c.r.pref.max_new_tokens;
+         po.batch_size = c.r.pref.batch_size;
+         po.temperature = static_cast<float>(c.r.pref.temperature);
+         po.p_bad_prompt = c.r.pref.p_bad_prompt;
+         po.seed = c.r.pref.seed;
+         po.progress = c.o.progress;
+         const PrefGenResult res = run_generate_pref(po);
+         WorldPrefOptions wo;
+         wo.world = c.world;
+         wo.pairs = po.out;
+         wo.out = c.dir + "/quality";
+         const WorldPrefResult q = score_world_pref(wo);
+         append_log(c.log, str_cat("generate-pref -> ", po.out, ": ", res.written, " pairs written, ", res.resumed,
+                                   " resumed, ", res.skipped, " skipped\n", q.markdown, "\n"));
        }},
-      {"report", false, [](const Recipe&) { return true; },
+      {"dpo", false, true, [](const Recipe& r) { return r.stic(); },
+       [](StageContext& c) {
+         const DpoStage& d = c.r.dpo;
+         DpoRunOptions o;
+         o.model = c.model;
+         o.data = c.wd + "/pref/pairs.jsonl";
+         o.image_dir = c.world + "/images";
+         o.output_dir = c.dir;
+         o.device = c.r.device;
+         o.dtype = c.r.dtype;
+         o.train = stage_train_config(d.train, c);
+         o.train.grad_accum = d.train.grad_accum;
+         o.train.group_by_length = d.train.group_by_length == "true";
+         o.train.sort_within_step = d.train.group_by_length == "step";
+         o.setup.lora.r = d.lora_r;
+         o.setup.lora.alpha = d.lora_alpha;
+         o.setup.lora.dropout = 0.0;
+         o.dpo.max_length = d.train.max_length;
+         o.dpo.loss.beta = d.beta;
+         o.dpo.loss.alpha = d.alpha;
+         o.dpo.loss.alpha_norm = d.alpha_norm;
+         o.dpo.loss.loss_type = d.loss_type;
+         const DpoRunResult res = run_dpo(o);
+         append_log(c.log, str_cat("train-dpo ", o.data, " -> ", res.weights, ": ", res.train.steps, "/",
+                                   res.train.total_steps, " steps, last loss ", res.train.last_loss, "; ",
+                                   res.data_summary, "\n"));
+       }},
+      {"eval_stage1", false, false, [](const Recipe& r) { return r.stic(); },
+       [](StageContext& c) { run_eval_stage(c, true); }},
+      {"report", false, false, [](const Recipe&) { return true; },
        [](StageContext& c) {
          fs::create_directories(c.dir);
          write_report(c.r, c.wd);
@@ -172,7 +234,8 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
   world::find_preset(r.world_preset);  // an unknown preset fails here, before any work
   if (!o.until.empty() &&
       std::find(stage_order().begin(), stage_order().end(), o.until) == stage_order().end())
-    fail("pipeline: --until: unknown stage '", o.until, "' (stages: world, vision, pretrain, base, instruct, eval, report)");
+    fail("pipeline: --until: unknown stage '", o.until,
+         "' (stages: world, vision, pretrain, base, instruct, eval, pref, dpo, eval_stage1, report)");
   const std::string wd = o.workdir;
   std::error_code ec;
   fs::create_directories(wd + "/logs", ec);
@@ -201,7 +264,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
   if (r.threads > 0) torch::set_num_threads(r.threads);  // every stage's torch threads
 
   json timings = file_exists(wd + "/timings.json") ? json::parse(read_text_file(wd + "/timings.json")) : json::object();
-  StageContext c{r, o, wd, wd + "/world", wd + "/world/model", "", ""};
+  StageContext c{r, o, wd, wd + "/world", wd + "/world/model", "", "", ""};
   std::string report;
   for (const StageKind& kind : stage_kinds()) {
     const std::string stage = kind.name;
@@ -231,6 +294,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
       std::fprintf(stderr, "[pipeline] %s: done in %.1fs\n", stage.c_str(), secs);
     }
     if (kind.trains) c.model = c.dir;
+    if (kind.adapter) c.adapter = c.dir;
     if (stage == "report") report = wd + "/report.md";
     if (stage == o.until) break;
   }

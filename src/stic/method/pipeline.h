@@ -5,6 +5,11 @@
 //   WORKDIR/base/           stic train-sft --full on world/data/base_train.json  ("base")
 //   WORKDIR/instruct/       stic train-sft --full on world/data/stage2_sft.json  ("instruct", optional)
 //   WORKDIR/eval/           stic eval --benchmark world with the last model      ("eval")
+//   WORKDIR/pref/           STIC stage-1 data: generate-pref on the unlabeled pool with that model,
+//                           pref/quality/ its pairs scored against the ground truth ("pref")
+//   WORKDIR/dpo/            stic train-dpo on pref/pairs.jsonl: a LoRA adapter   ("dpo")
+//   WORKDIR/eval_stage1/    eval of the model + that adapter                     ("eval_stage1")
+//                           (pref, dpo, eval_stage1 run when the recipe's dpo.max_steps > 0)
 //   WORKDIR/report.md, report.html, report/   metrics, loss plot, examples       ("report")
 //   WORKDIR/logs/STAGE.log  what the stage produced (a summary line; eval: the metrics table)
 //   WORKDIR/timings.json    seconds per stage (of the run that finished it)
@@ -31,7 +36,8 @@ struct PipelineOptions {
 // Runs (or completes) the recipe; returns the path of the report. Throws stic::Error.
 std::string run_pipeline(const Recipe& r, const PipelineOptions& o);
 
-// The stage names in the order they run (world, vision, pretrain, base, instruct, eval, report).
+// The stage names in the order they run (world, vision, pretrain, base, instruct, eval, pref,
+// dpo, eval_stage1, report).
 const std::vector<std::string>& stage_order();
 
 }  // namespace stic

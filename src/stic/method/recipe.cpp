@@ -109,7 +109,7 @@ nlohmann::json train_json(const TrainStage& t) {
 }  // namespace
 
 nlohmann::json Recipe::to_json() const {
-  return {{"name", name},
+  nlohmann::json j = {{"name", name},
           {"threads", threads},
           {"device", device},
           {"dtype", dtype},
@@ -120,6 +120,14 @@ nlohmann::json Recipe::to_json() const {
           {"instruct", train_json(instruct)},
           {"eval", {{"batch_size", eval_batch_size}, {"max_new_tokens", eval_max_new_tokens}}},
           {"report", {{"examples", report_examples}}}};
+  if (stic()) {  // absent without STIC: work folders of recipes without it still match
+    j["pref"] = {{"max_new_tokens", pref.max_new_tokens}, {"batch_size", pref.batch_size},
+                 {"temperature", pref.temperature}, {"p_bad_prompt", pref.p_bad_prompt}, {"seed", pref.seed}};
+    j["dpo"] = train_json(dpo.train);
+    j["dpo"].update({{"lora_r", dpo.lora_r}, {"lora_alpha", dpo.lora_alpha}, {"beta", dpo.beta}, {"alpha", dpo.alpha},
+                     {"alpha_norm", dpo.alpha_norm}, {"loss_type", dpo.loss_type}});
+  }
+  return j;
 }
 
 Recipe load_recipe(const std::string& path) {
@@ -165,6 +173,28 @@ Recipe load_recipe(const std::string& path) {
          {"report", [&](const YAML::Node& n) {
             apply(path, "report", n,
                   {{"examples", [&](const YAML::Node& v) { r.report_examples = scalar<int>(path, "examples", v); }}});
+          }},
+         {"pref",
+          [&](const YAML::Node& n) {
+            auto& p = r.pref;
+            apply(path, "pref", n,
+                  {{"max_new_tokens", [&](const YAML::Node& v) { p.max_new_tokens = scalar<int>(path, "max_new_tokens", v); }},
+                   {"batch_size", [&](const YAML::Node& v) { p.batch_size = scalar<int>(path, "batch_size", v); }},
+                   {"temperature", [&](const YAML::Node& v) { p.temperature = scalar<double>(path, "temperature", v); }},
+                   {"p_bad_prompt", [&](const YAML::Node& v) { p.p_bad_prompt = scalar<double>(path, "p_bad_prompt", v); }},
+                   {"seed", [&](const YAML::Node& v) { p.seed = scalar<uint64_t>(path, "seed", v); }}});
+          }},
+         {"dpo", [&](const YAML::Node& n) {
+            auto& d = r.dpo;
+            auto setters = train_setters(path, d.train);
+            for (const char* k : {"freeze_vision", "freeze_projector", "image_marker"}) setters.erase(k);  // not train-dpo's
+            setters["lora_r"] = [&](const YAML::Node& v) { d.lora_r = scalar<int64_t>(path, "lora_r", v); };
+            setters["lora_alpha"] = [&](const YAML::Node& v) { d.lora_alpha = scalar<double>(path, "lora_alpha", v); };
+            setters["beta"] = [&](const YAML::Node& v) { d.beta = scalar<double>(path, "beta", v); };
+            setters["alpha"] = [&](const YAML::Node& v) { d.alpha = scalar<double>(path, "alpha", v); };
+            setters["alpha_norm"] = [&](const YAML::Node& v) { d.alpha_norm = scalar<std::string>(path, "alpha_norm", v); };
+            setters["loss_type"] = [&](const YAML::Node& v) { d.loss_type = scalar<std::string>(path, "loss_type", v); };
+            apply(path, "dpo", n, setters);
           }}});
   if (r.name.empty()) fail(path, ": 'name' is required");
   if (r.threads < 0) fail(path, ": threads must be >= 0 (0 = all cores)");
@@ -174,6 +204,17 @@ Recipe load_recipe(const std::string& path) {
   check_train(path, "pretrain", r.pretrain, false);
   check_train(path, "base", r.base, true);
   check_train(path, "instruct", r.instruct, false);
+  check_train(path, "dpo", r.dpo.train, false);
+  if (r.stic()) {
+    if (r.pref.max_new_tokens < 1 || r.pref.batch_size < 1) fail(path, ": pref.max_new_tokens and pref.batch_size must be >= 1");
+    if (!(r.pref.temperature >= 0)) fail(path, ": pref.temperature must be >= 0");
+    if (!(r.pref.p_bad_prompt >= 0 && r.pref.p_bad_prompt <= 1)) fail(path, ": pref.p_bad_prompt must be in [0, 1]");
+    if (r.dpo.lora_r < 1) fail(path, ": dpo.lora_r must be >= 1");
+    if (!(r.dpo.beta > 0) || !(r.dpo.alpha >= 0)) fail(path, ": dpo.beta must be > 0 and dpo.alpha >= 0");
+    if (r.dpo.alpha_norm != "sum" && r.dpo.alpha_norm != "mean") fail(path, ": dpo.alpha_norm must be sum or mean");
+    if (r.dpo.loss_type != "sigmoid" && r.dpo.loss_type != "hinge" && r.dpo.loss_type != "ipo")
+      fail(path, ": dpo.loss_type must be sigmoid, hinge or ipo");
+  }
   return r;
 }
 

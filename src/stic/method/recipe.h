@@ -12,6 +12,10 @@
 //   base:     {max_steps: 400, batch_size: 16, lr: 2.0e-3, freeze_vision: false, ...}   # train-sft --full on data/base_train.json
 //   instruct: {max_steps: 0, ...}                                 # optional second pass on data/stage2_sft.json
 //   eval:     {batch_size: 32, max_new_tokens: 160}
+//   pref:     {max_new_tokens: 160, batch_size: 64, temperature: 0.2, p_bad_prompt: 0.5, seed: 0}
+//   dpo:      {max_steps: 0, lora_r: 16, lora_alpha: 32, beta: 0.1, alpha: 0.0009765625, ...}
+//             # STIC stage 1 on the base model: generate-pref on the unlabeled pool, train-dpo
+//             # (a LoRA adapter), eval of base + adapter; dpo.max_steps 0 (the default) skips it
 //   report:   {examples: 6}
 //
 // Unknown keys are an error naming the file, line and the valid keys: a typo never silently
@@ -41,6 +45,20 @@ struct TrainStage {
   std::string image_marker = "front";  // train-sft --image-marker: front (LLaVA) or keep (in place)
 };
 
+// STIC stage 1 in the pipeline: the preference data (stic generate-pref on the world's unlabeled
+// pool with the base model) and the DPO run on it (stic train-dpo, LoRA on the base model).
+struct PrefStage {
+  int max_new_tokens = 160, batch_size = 64;
+  double temperature = 0.2, p_bad_prompt = 0.5;
+  uint64_t seed = 0;
+};
+struct DpoStage {
+  TrainStage train;  // max_steps 0: no STIC stages
+  int64_t lora_r = 16;
+  double lora_alpha = 32, beta = 0.1, alpha = 1.0 / 1024;
+  std::string alpha_norm = "sum", loss_type = "sigmoid";
+};
+
 struct Recipe {
   std::string path, name;
   int threads = 0;
@@ -52,6 +70,9 @@ struct Recipe {
   // weight_decay, max_grad_norm, schedule, log_every, save_every, seed.
   TrainStage vision, pretrain, base, instruct;
   int eval_batch_size = 32, eval_max_new_tokens = 160;
+  PrefStage pref;
+  DpoStage dpo;
+  bool stic() const { return dpo.train.max_steps > 0; }
   int report_examples = 6;
 
   nlohmann::json to_json() const;  // the resolved recipe (written to WORKDIR/recipe.json)

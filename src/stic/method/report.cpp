@@ -65,6 +65,92 @@ std::vector<std::pair<double, double>> read_loss(const std::string& metrics, dou
   return pts;
 }
 
+// STIC stage 1 against the base model: one row per model, the ground-truth columns.
+struct SticSection {
+  std::string md, html;
+};
+SticSection stic_section(const Recipe& r, const std::string& wd, const json& base) {
+  SticSection out;
+  const std::string p1 = wd + "/eval_stage1/summary.json";
+  if (!r.stic() || !file_exists(p1)) return out;
+  const json s1 = json::parse(read_text_file(p1));
+  auto at = [](const json& S, std::initializer_list<const char*> path) {
+    const json* p = &S;
+    for (const char* k : path) {
+      if (!p->is_object() || !p->contains(k)) return std::string("-");
+      p = &(*p)[k];
+    }
+    return p->is_number() ? fmt("%.1f", 100 * p->get<double>()) : std::string("-");
+  };
+  std::vector<std::string> cols = {"precision", "recall", "CHAIR_i", "CHAIR_s", "colour", "size", "position"};
+  std::vector<std::string> tasks;
+  if (base.contains("vqa"))
+    for (auto& [k, v] : base["vqa"].items()) tasks.push_back(k);
+  auto row = [&](const json& S) {
+    std::vector<std::string> v = {at(S, {"descriptions", "precision"}), at(S, {"descriptions", "recall"}),
+                                  at(S, {"descriptions", "chair_i"}), at(S, {"descriptions", "chair_s"})};
+    for (const char* a : {"color", "size", "position"}) v.push_back(at(S, {"descriptions", "attribute_accuracy", a, "accuracy"}));
+    for (auto& t : tasks) v.push_back(at(S, {"vqa", t.c_str(), "accuracy"}));
+    return v;
+  };
+  for (auto& t : tasks) cols.push_back("VQA " + t);
+  const std::vector<std::pair<std::string, std::vector<std::string>>> rows = {{"base", row(base)}, {"+ stage 1 (DPO)", row(s1)}};
+  std::string quality;
+  if (file_exists(wd + "/pref/quality/summary.md")) quality = read_text_file(wd + "/pref/quality/summary.md");
+  std::error_code ec;
+  fs::copy_file(wd + "/dpo/dpo.svg", wd + "/report/dpo.svg", fs::copy_options::overwrite_existing, ec);
+  const char* intro =
+      "The base model described the unlabeled pool's images (stic generate-pref: the step-by-step prompt for the "
+      "preferred answer; a hallucination prompt or a corrupted image for the dispreferred one), and learned from "
+      "those pairs with DPO + alpha * NLL of the preferred answer (stic train-dpo, a LoRA adapter). "
+      "Percentages on the held-out images; CHAIR: lower is better.";
+  std::ostringstream md, h;
+  md << "## STIC stage 1: self-training on the unlabeled images\n\n" << intro << " " << r.dpo.train.max_steps
+     << " DPO steps, LoRA r " << r.dpo.lora_r << ", beta " << r.dpo.beta << ", alpha " << r.dpo.alpha << " ("
+     << r.dpo.alpha_norm << ").\n\n| model |";
+  for (auto& c : cols) md << " " << c << " |";
+  md << "\n|---|";
+  for (size_t i = 0; i < cols.size(); ++i) md << "---|";
+  md << "\n";
+  for (auto& [name, v] : rows) {
+    md << "| " << name << " |";
+    for (auto& x : v) md << " " << x << " |";
+    md << "\n";
+  }
+  md << "\nFull tables: [eval/summary.md](eval/summary.md), [eval_stage1/summary.md](eval_stage1/summary.md).\n\n";
+  if (!quality.empty())
+    md << "### The self-built preference pairs against the ground truth\n\nHow often the preferred answer hallucinates "
+          "fewer objects than the dispreferred one, by how the dispreferred one was made:\n\n"
+       << quality.substr(quality.find('\n') + 1) << "\n";
+  md << "### DPO training\n\n![DPO loss, reward margins and accuracies](report/dpo.svg)\n\n";
+  h << "<h2>STIC stage 1: self-training on the unlabeled images</h2>\n<p>" << html_escape(intro) << "</p>\n<table><tr><th>model</th>";
+  for (auto& c : cols) h << "<th>" << html_escape(c) << "</th>";
+  h << "</tr>\n";
+  for (auto& [name, v] : rows) {
+    h << "<tr><td>" << html_escape(name) << "</td>";
+    for (auto& x : v) h << "<td>" << x << "</td>";
+    h << "</tr>\n";
+  }
+  h << "</table>\n";
+  if (!quality.empty()) {
+    h << "<h3>The self-built preference pairs against the ground truth</h3>\n<table>";
+    std::istringstream in(quality);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("| ", 0) != 0) continue;
+      h << "<tr>";
+      size_t a = 2;
+      for (size_t b; (b = line.find(" | ", a)) != std::string::npos; a = b + 3) h << "<td>" << html_escape(line.substr(a, b - a)) << "</td>";
+      h << "</tr>\n";
+    }
+    h << "</table>\n";
+  }
+  h << "<h3>DPO training</h3>\n<img src=\"report/dpo.svg\" alt=\"DPO loss, reward margins and accuracies\">\n";
+  out.md = md.str();
+  out.html = h.str();
+  return out;
+}
+
 }  // namespace
 
 std::string write_report(const Recipe& r, const std::string& workdir) {
@@ -83,6 +169,8 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
                       read_loss(wd + "/instruct/metrics.jsonl", p_steps + static_cast<double>(r.base.max_steps))});
   if (r.pretrain.max_steps > 0)
     curves.push_back({"pretraining (grounded captions)", "#2ca02c", read_loss(wd + "/pretrain/metrics.jsonl", 0)});
+  if (r.vision.max_steps > 0)  // its own steps (before pretraining), its own loss
+    curves.push_back({"vision tower alone", "#9467bd", read_loss(wd + "/vision/metrics.jsonl", 0)});
   write_file_atomic(wd + "/report/loss.svg", loss_svg(curves));
 
   // timings
@@ -94,6 +182,14 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
     read_jsonl(world + "/gt/descriptions.jsonl",
                [&](size_t, const json& j) { truth[j.value("image", std::string())] = j.value("description", std::string()); },
                [](size_t, const std::string&) {});
+  std::map<std::string, std::string> stage1_text;  // image -> the description after STIC stage 1
+  if (file_exists(wd + "/eval_stage1/per_item.jsonl"))
+    read_jsonl(
+        wd + "/eval_stage1/per_item.jsonl",
+        [&](size_t, const json& j) {
+          if (j.value("type", std::string()) == "describe") stage1_text[j.value("image", std::string())] = j.value("text", std::string());
+        },
+        [](size_t, const std::string&) {});
   struct Example {
     std::string image, text, truth, png;
     std::vector<std::string> halluc, missed;
@@ -153,6 +249,8 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
       md << "| POPE " << k << " accuracy / F1 / yes-ratio | " << pct(v["accuracy"]) << " / " << pct(v["f1"]) << " / "
          << pct(v["yes_ratio"]) << " |\n";
   md << "\nFull table: [eval/summary.md](eval/summary.md); per request: [eval/per_item.jsonl](eval/per_item.jsonl).\n\n";
+  const SticSection stic = stic_section(r, wd, S);
+  md << stic.md;
   md << "## Training\n\n![training loss](report/loss.svg)\n\n";
   md << "Final logged loss: base " << last_loss(curves[0]);
   if (r.instruct.max_steps > 0 && curves.size() > 1) md << ", instruction tuning " << last_loss(curves[1]);
@@ -198,7 +296,9 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
   for (auto& e : ex) {
     md << "<img src=\"" << e.png << "\" width=\"192\" style=\"image-rendering: pixelated\" alt=\"" << e.image
        << "\">\n\n";
-    md << "- **model:** " << e.text << "\n- **truth:** " << e.truth << "\n";
+    md << "- **model:** " << e.text << "\n";
+    if (stage1_text.count(e.image)) md << "- **after STIC stage 1:** " << stage1_text[e.image] << "\n";
+    md << "- **truth:** " << e.truth << "\n";
     auto list = [](const std::vector<std::string>& v) {
       std::string s;
       for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
@@ -212,7 +312,7 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
   std::ostringstream h;
   h << "<!doctype html><html><head><meta charset=\"utf-8\"><title>stic report: " << html_escape(r.name)
     << "</title><style>body{font-family:sans-serif;max-width:900px;margin:2em auto}table{border-collapse:collapse}"
-       "td,th{border:1px solid #ccc;padding:3px 8px}img.px{image-rendering:pixelated;width:192px}"
+       "td,th{border:1px solid #ccc;padding:3px 8px}img.px{image-rendering:pixelated;width:192px;height:192px;flex:none}"
        ".ex{display:flex;gap:1em;margin:1em 0}</style></head><body>\n";
   h << "<h1>stic report: " << html_escape(r.name) << "</h1>\n<h2>Ground-truth metrics</h2>\n<table>"
     << "<tr><th>metric</th><th>value (%)</th></tr>\n";
@@ -230,7 +330,7 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
         << html_escape(line.substr(mid + 3, line.size() - mid - 5)) << "</td></tr>\n";
     }
   }
-  h << "</table>\n<h2>Training</h2>\n<img src=\"report/loss.svg\" alt=\"training loss\">\n";
+  h << "</table>\n" << stic.html << "<h2>Training</h2>\n<img src=\"report/loss.svg\" alt=\"training loss\">\n";
   if (!gain_rows.empty()) {
     h << "<p>" << gain_intro << "</p>\n<table><tr><th>stage</th><th>step</th><th>held-out loss</th><th>with another "
          "image</th><th>image gain</th></tr>\n";
@@ -246,12 +346,16 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
     if (timings.contains(s)) h << "<tr><td>" << s << "</td><td>" << fmt("%.1f", timings[s].get<double>()) << " s</td></tr>";
   h << "</table>\n<h2>Examples (held-out images)</h2>\n";
   for (auto& e : ex) {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
+      return s.empty() ? std::string("none") : s;
+    };
     h << "<div class=\"ex\"><img class=\"px\" src=\"" << e.png << "\"><div><p><b>model:</b> " << html_escape(e.text)
-      << "</p><p><b>truth:</b> " << html_escape(e.truth) << "</p><p>invented: ";
-    for (auto& x : e.halluc) h << html_escape(x) << "; ";
-    h << " missed: ";
-    for (auto& x : e.missed) h << html_escape(x) << "; ";
-    h << "</p></div></div>\n";
+      << "</p>";
+    if (stage1_text.count(e.image)) h << "<p><b>after STIC stage 1:</b> " << html_escape(stage1_text[e.image]) << "</p>";
+    h << "<p><b>truth:</b> " << html_escape(e.truth) << "</p><p>invented: " << html_escape(list(e.halluc))
+      << "; missed: " << html_escape(list(e.missed)) << "</p></div></div>\n";
   }
   h << "</body></html>\n";
   write_file_atomic(wd + "/report.html", h.str());
