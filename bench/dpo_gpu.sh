@@ -41,3 +41,4 @@ for V in ${STIC_VARIANTS:-1:input 4:input 8:input 4:fp32}; do
     --impl "stic$([ $LC = fp32 ] && echo ' fp32 LoRA')" --out "$R/dpo_stic_p${P}_$LC.json" | tail -1
 done
 python3 bench/bench_dpo.py report --results "$R" | tee "$R/bench_dpo.md"
+tar czf "$R.tgz" -C "$R" . && echo "all results: $R.tgz"
