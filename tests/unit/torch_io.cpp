@@ -5,6 +5,7 @@
 #include "stic/util/fs.h"
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "stic/io/safetensors.h"
 #include "stic/model/config.h"
 #include "stic/model/llava.h"
+#include "stic/model/loaded_model.h"
 #include "stic/model/lora.h"
 #include "stic/util/error.h"
 
@@ -180,6 +182,71 @@ TEST(Config, BadConfigsAreLocatedErrors) {
   EXPECT_NE(e.find("vision tower 'openai/clip-vit-large-patch14-336' is not a local folder; pass --vision-tower"), std::string::npos) << e;
   write_file(d + "/config.json", "{oops");
   EXPECT_NE(error_of([&] { stic::load_llava_config(d); }).find("config.json: not valid JSON"), std::string::npos);
+}
+
+// Shapes that would divide by zero, allocate negative sizes or read a value of the wrong kind are
+// errors naming config.json and the key (before: SIGFPE on zero heads, a raw JSON exception).
+TEST(Config, ImpossibleShapesAndWrongTypesAreNamed) {
+  auto d = tmpdir("cfgshape");
+  const auto base = nlohmann::json::parse(stic::read_text_file(kParity + "/next_mistral/config.json"));
+  auto with = [&](const std::function<void(nlohmann::json&)>& edit) {
+    auto j = base;
+    edit(j);
+    write_file(d + "/config.json", j.dump());
+    return error_of([&] { stic::load_llava_config(d); });
+  };
+  EXPECT_EQ(with([](nlohmann::json&) {}), "<no error>");  // the unedited config loads
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases = {
+      {[](nlohmann::json& j) { j["text_config"]["num_attention_heads"] = 0; }, "text num_attention_heads must be >= 1"},
+      {[](nlohmann::json& j) { j["text_config"]["num_key_value_heads"] = 0; }, "text num_key_value_heads must be >= 1"},
+      {[](nlohmann::json& j) { j["vision_config"]["num_attention_heads"] = 0; }, "vision num_attention_heads must lie in [1, 1024]"},
+      {[](nlohmann::json& j) { j["vision_config"]["num_attention_heads"] = 5; }, "does not divide its hidden_size"},
+      {[](nlohmann::json& j) { j["vision_config"]["patch_size"] = 0; }, "vision patch_size must lie in"},
+      {[](nlohmann::json& j) { j["text_config"]["num_hidden_layers"] = -3; }, "text num_hidden_layers must lie in [1, 1024] (got -3)"},
+      {[](nlohmann::json& j) { j["text_config"]["num_hidden_layers"] = 100000; }, "text num_hidden_layers must lie in"},
+      {[](nlohmann::json& j) { j["text_config"]["hidden_size"] = "64"; }, "'hidden_size' must be an integer (got \"64\")"},
+      {[](nlohmann::json& j) { j["text_config"] = nullptr; }, "needs a text_config object"},
+      {[](nlohmann::json& j) { j["projector_hidden_act"] = "relu"; }, "projector_hidden_act 'relu' is not supported"},
+  };
+  for (auto& [edit, want] : cases) {
+    const std::string e = with(edit);
+    EXPECT_NE(e.find(want), std::string::npos) << "got: " << e;
+    EXPECT_NE(e.find("config.json"), std::string::npos) << e;
+  }
+  stic::remove_tree(d);
+}
+
+// transformers 5 saves the image processor inside processor_config.json ("image_processor");
+// a folder that has only that file is preprocessed by its settings, exactly as the same settings
+// in preprocessor_config.json, and settings stic cannot honour are named.
+TEST(Config, ProcessorConfigJsonOfTransformers5IsRead) {
+  namespace fs = std::filesystem;
+  const std::string src = kParity + "/llava_llama";
+  auto make = [&](const std::string& tag, bool nested, const std::function<void(nlohmann::json&)>& edit) {
+    const std::string d = tmpdir(tag);
+    for (auto& e : fs::directory_iterator(src))
+      if (e.path().filename() != "preprocessor_config.json") fs::copy_file(e.path(), d + "/" + e.path().filename().string());
+    auto pj = nlohmann::json::parse(stic::read_text_file(src + "/preprocessor_config.json"));
+    edit(pj);
+    if (nested) write_file(d + "/processor_config.json", nlohmann::json({{"image_processor", pj}, {"processor_class", "LlavaProcessor"}}).dump());
+    else write_file(d + "/preprocessor_config.json", pj.dump());
+    return d;
+  };
+  auto other_means = [](nlohmann::json& p) {
+    p["image_mean"] = {0.5, 0.5, 0.5};
+    p["image_std"] = {0.25, 0.25, 0.25};
+  };
+  const std::string flat = make("pp_flat", false, other_means), nested = make("pp_nested", true, other_means);
+  const std::string img = std::string(STIC_SOURCE_DIR) + "/tests/fixtures/images/china.jpg";
+  stic::LoadedModel a(flat, stic::LoadOptions{}), b(nested, stic::LoadOptions{}), ref(src, stic::LoadOptions{});
+  EXPECT_FLOAT_EQ(b.config().image_mean[0], 0.5f);
+  const auto pa = a.load_image(img).pixels, pb = b.load_image(img).pixels, pr = ref.load_image(img).pixels;
+  EXPECT_TRUE(torch::equal(pa, pb));        // the nested settings are the flat file's
+  EXPECT_FALSE(torch::allclose(pa, pr));    // and they are not the defaults
+  const std::string bad = make("pp_bad", true, [](nlohmann::json& p) { p["resample"] = 2; });
+  const std::string e = error_of([&] { stic::load_llava_config(bad); });
+  EXPECT_NE(e.find("processor_config.json (image_processor): resample 2 is not supported"), std::string::npos) << e;
+  for (auto& d : {flat, nested, bad}) stic::remove_tree(d);
 }
 
 TEST(KeyMap, AllLayoutsMapToOurNames) {

@@ -1,5 +1,6 @@
 #include "stic/model/config.h"
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -23,7 +24,50 @@ json read_json(const std::string& path) {
 
 template <typename T>
 void get_if(const json& j, const char* key, T& out) {
-  if (j.contains(key) && !j[key].is_null()) out = j[key].get<T>();
+  if (!j.contains(key) || j[key].is_null()) return;
+  try {
+    out = j[key].get<T>();
+  } catch (const json::exception&) {
+    fail("'", key, "' must be ", std::is_same<T, std::string>::value ? "text" : std::is_same<T, bool>::value ? "true or false"
+                                 : std::is_floating_point<T>::value ? "a number" : "an integer",
+         " (got ", j[key].dump(), ")");
+  }
+}
+
+// Shapes a model can be built from: every size positive, heads dividing the widths, layer counts
+// bounded. A config that breaks one is an error naming the file and the key (not a division by
+// zero or an allocation of a negative size later).
+void check_shapes(const LlavaConfig& c, const std::string& where) {
+  auto positive = [&](const char* what, long v, long max) {
+    if (v < 1 || v > max) fail(where, ": ", what, " must lie in [1, ", max, "] (got ", v, ")");
+  };
+  const TextConfig& t = c.text;
+  positive("text num_hidden_layers", t.num_layers, 1024);
+  positive("text hidden_size", t.hidden_size, 1 << 16);
+  positive("text intermediate_size", t.intermediate_size, 1 << 18);
+  positive("text vocab_size", t.vocab_size, 1 << 22);
+  positive("text num_attention_heads", t.num_heads, 1024);
+  positive("text num_key_value_heads", t.num_kv_heads, 1024);
+  positive("text head_dim", t.head_dim, 4096);
+  positive("text max_position_embeddings", t.max_position_embeddings, 1 << 24);
+  if (t.num_heads % t.num_kv_heads != 0)
+    fail(where, ": num_attention_heads ", t.num_heads, " is not a multiple of num_key_value_heads ", t.num_kv_heads);
+  if (t.head_dim % 2 != 0) fail(where, ": head_dim ", t.head_dim, " must be even (RoPE rotates pairs)");
+  if (!(t.rms_norm_eps >= 0)) fail(where, ": rms_norm_eps must be >= 0");
+  if (!(t.rope_theta > 0)) fail(where, ": rope_theta must be > 0");
+  const VisionConfig& v = c.vision;
+  positive("vision num_hidden_layers", v.num_layers, 1024);
+  positive("vision hidden_size", v.hidden_size, 1 << 16);
+  positive("vision intermediate_size", v.intermediate_size, 1 << 18);
+  positive("vision num_attention_heads", v.num_heads, 1024);
+  positive("vision patch_size", v.patch_size, 4096);
+  positive("vision image_size", v.image_size, 1 << 14);
+  if (v.hidden_size % v.num_heads != 0)
+    fail(where, ": the vision tower's num_attention_heads ", v.num_heads, " does not divide its hidden_size ", v.hidden_size);
+  if (v.image_size < v.patch_size)
+    fail(where, ": the vision tower's image_size ", v.image_size, " is smaller than its patch_size ", v.patch_size);
+  if (c.projector_act != "gelu")
+    fail(where, ": projector_hidden_act '", c.projector_act, "' is not supported (expected gelu)");
 }
 
 TextConfig parse_text(const json& t, const std::string& where) {
@@ -47,6 +91,7 @@ TextConfig parse_text(const json& t, const std::string& where) {
   get_if(t, "num_attention_heads", c.num_heads);
   if (mt == "llama" || mt == "llava_llama" || mt == "llava") c.num_kv_heads = c.num_heads;
   get_if(t, "num_key_value_heads", c.num_kv_heads);
+  if (c.num_heads < 1) fail(where, ": text num_attention_heads must be >= 1 (got ", c.num_heads, ")");
   c.head_dim = c.hidden_size / c.num_heads;
   get_if(t, "head_dim", c.head_dim);
   get_if(t, "rms_norm_eps", c.rms_norm_eps);
@@ -69,6 +114,7 @@ TextConfig parse_text(const json& t, const std::string& where) {
   get_if(t, "mlp_bias", c.mlp_bias);
   get_if(t, "hidden_act", c.hidden_act);
   if (c.hidden_act != "silu") fail(where, ": hidden_act '", c.hidden_act, "' is not supported (expected silu)");
+  if (c.num_kv_heads < 1) fail(where, ": text num_key_value_heads must be >= 1 (got ", c.num_kv_heads, ")");
   if (c.num_heads % c.num_kv_heads != 0)
     fail(where, ": num_attention_heads ", c.num_heads, " is not a multiple of num_key_value_heads ", c.num_kv_heads);
   return c;
@@ -105,32 +151,63 @@ std::vector<std::pair<int, int>> parse_pinpoints(const json& j, const std::strin
   return out;
 }
 
+// The image processor's settings: `path` (preprocessor_config.json) or, when it is absent, the
+// "image_processor" object nested in processor_config.json beside it (what transformers 5 saves).
+// Settings stic's preprocessing cannot honour are errors naming the file and key.
 void parse_preprocessor(LlavaConfig& c, const std::string& path, bool* do_pad) {
-  if (!file_exists(path)) return;
-  json p = read_json(path);
-  if (p.contains("size")) {
-    const auto& s = p["size"];
-    if (s.is_number()) c.shortest_edge = s.get<int>();
-    else if (s.contains("shortest_edge")) c.shortest_edge = s["shortest_edge"].get<int>();
-    else if (s.contains("height")) c.shortest_edge = s["height"].get<int>();
+  std::string where = path;
+  json p;
+  if (file_exists(path)) {
+    p = read_json(path);
+  } else {
+    const std::string proc = (fs::path(path).parent_path() / "processor_config.json").string();
+    if (!file_exists(proc)) return;
+    const json j = read_json(proc);
+    if (!j.contains("image_processor")) return;
+    if (!j["image_processor"].is_object()) fail(proc, ": \"image_processor\" must be an object");
+    p = j["image_processor"];
+    where = proc + " (image_processor)";
   }
-  if (p.contains("crop_size")) {
-    const auto& s = p["crop_size"];
-    if (s.is_number()) c.crop_h = c.crop_w = s.get<int>();
-    else {
-      get_if(s, "height", c.crop_h);
-      get_if(s, "width", c.crop_w);
+  try {
+    if (p.contains("size")) {
+      const auto& s = p["size"];
+      if (s.is_number()) c.shortest_edge = s.get<int>();
+      else if (s.contains("shortest_edge")) c.shortest_edge = s["shortest_edge"].get<int>();
+      else if (s.contains("height")) c.shortest_edge = s["height"].get<int>();
     }
-  }
-  if (p.contains("image_mean")) {
-    auto m = p["image_mean"].get<std::vector<float>>();
-    if (m.size() == 3) c.image_mean = {m[0], m[1], m[2]};
-  }
-  if (p.contains("image_std")) {
-    auto m = p["image_std"].get<std::vector<float>>();
-    if (m.size() == 3) c.image_std = {m[0], m[1], m[2]};
+    if (p.contains("crop_size")) {
+      const auto& s = p["crop_size"];
+      if (s.is_number()) c.crop_h = c.crop_w = s.get<int>();
+      else {
+        get_if(s, "height", c.crop_h);
+        get_if(s, "width", c.crop_w);
+      }
+    }
+    if (p.contains("image_mean")) {
+      auto m = p["image_mean"].get<std::vector<float>>();
+      if (m.size() == 3) c.image_mean = {m[0], m[1], m[2]};
+    }
+    if (p.contains("image_std")) {
+      auto m = p["image_std"].get<std::vector<float>>();
+      if (m.size() == 3) c.image_std = {m[0], m[1], m[2]};
+    }
+  } catch (const json::exception& e) {
+    fail(where, ": a size, crop_size, image_mean or image_std of the wrong kind (", e.what(), ")");
+  } catch (const Error& e) {
+    fail(where, ": ", e.what());
   }
   if (do_pad && p.contains("do_pad") && p["do_pad"].is_boolean()) *do_pad = p["do_pad"].get<bool>();
+  // what stic's preprocessing does: resize with bicubic (PIL 3), rescale by 1/255, normalize
+  for (const char* k : {"do_resize", "do_rescale", "do_normalize"})
+    if (p.contains(k) && p[k].is_boolean() && !p[k].get<bool>())
+      fail(where, ": ", k, " false is not supported (stic always resizes, rescales by 1/255 and normalizes)");
+  if (p.contains("resample") && p["resample"].is_number() && p["resample"].get<int>() != 3)
+    fail(where, ": resample ", p["resample"].dump(), " is not supported (stic resizes with bicubic, PIL's 3)");
+  if (p.contains("rescale_factor") && p["rescale_factor"].is_number() &&
+      std::abs(p["rescale_factor"].get<double>() - 1.0 / 255.0) > 1e-9)
+    fail(where, ": rescale_factor ", p["rescale_factor"].dump(), " is not supported (expected 1/255)");
+  if (c.shortest_edge < 1 || c.crop_h < 1 || c.crop_w < 1)
+    fail(where, ": size and crop_size must be positive (got ", c.shortest_edge, ", ", c.crop_h, "x", c.crop_w, ")");
 }
 
 std::string guess_template(const LlavaConfig& c) {
@@ -142,7 +219,28 @@ std::string guess_template(const LlavaConfig& c) {
 
 }  // namespace
 
+namespace {
+LlavaConfig load_llava_config_unchecked(const std::string& dir, const std::string& vision_tower);
+}
+
 LlavaConfig load_llava_config(const std::string& dir, const std::string& vision_tower) {
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  LlavaConfig c;
+  try {
+    c = load_llava_config_unchecked(dir, vision_tower);
+  } catch (const json::exception& e) {  // a value of the wrong kind where the code reads it directly
+    fail(cfg_path, ": a value has the wrong type (", e.what(), ")");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    if (m.rfind(dir, 0) == 0 || m.find(": ") < m.find('\'')) throw;  // already says where
+    fail(cfg_path, ": ", m);
+  }
+  check_shapes(c, cfg_path);
+  return c;
+}
+
+namespace {
+LlavaConfig load_llava_config_unchecked(const std::string& dir, const std::string& vision_tower) {
   if (!dir_exists(dir)) fail(dir, ": model folder does not exist");
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   if (!file_exists(cfg_path)) fail(cfg_path, ": missing (a model folder needs config.json)");
@@ -153,7 +251,8 @@ LlavaConfig load_llava_config(const std::string& dir, const std::string& vision_
   const bool hf_layout = (c.model_type == "llava" && j.contains("text_config")) || c.model_type == "llava_next";
   if (hf_layout) {
     c.layout = CheckpointLayout::LlavaHf;
-    if (!j.contains("text_config")) fail(cfg_path, ": model_type ", c.model_type, " needs a text_config");
+    if (!j.contains("text_config") || !j["text_config"].is_object())
+      fail(cfg_path, ": model_type ", c.model_type, " needs a text_config object");
     c.text = parse_text(j["text_config"], cfg_path);
     c.vision = parse_vision(j.value("vision_config", json::object()), cfg_path);
     // llava-hf defaults: CLIP ViT-L/14-336 shapes when the config leaves them out
@@ -243,5 +342,6 @@ LlavaConfig load_llava_config(const std::string& dir, const std::string& vision_
   c.default_template = guess_template(c);
   return c;
 }
+}  // namespace
 
 }  // namespace stic

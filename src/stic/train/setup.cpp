@@ -16,7 +16,7 @@ namespace {
 // The files of a checkpoint folder besides its weights (copied from the source folder on a full
 // export; a whitelist, so an input that is itself a training output does not pass on its
 // metrics, checkpoints or `latest`).
-const char* const kModelFiles[] = {"config.json", "generation_config.json", "preprocessor_config.json",
+const char* const kModelFiles[] = {"config.json", "generation_config.json", "preprocessor_config.json", "processor_config.json",
                                    "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
                                    "special_tokens_map.json", "added_tokens.json", "chat_template.json",
                                    "chat_template.jinja"};
