@@ -16,10 +16,11 @@ struct PipelineArgs {
   int64_t max_steps = -1, instruct_steps = -1, pretrain_steps = -1;
   int threads = -1;
   bool quiet = false;
+  std::vector<std::string> sets;
 };
 
 int run_pipeline_verb(const PipelineArgs& a) {
-  Recipe r = load_recipe(a.recipe);
+  Recipe r = load_recipe(a.recipe, a.sets);
   // flags win over the recipe
   if (!a.preset.empty()) r.world_preset = a.preset;
   if (!a.device.empty()) r.device = a.device;
@@ -45,7 +46,7 @@ void register_pipeline(CLI::App& app) {
   auto* c = app.add_subcommand("pipeline", "run a YAML recipe stage by stage (resumable): world, base model, eval, report");
   c->add_option("--recipe", a->recipe, "recipe file (recipes/world-tiny.yaml, ...)")->required();
   c->add_option("--workdir", a->workdir, "work folder (default out/NAME); re-running resumes it");
-  c->add_option("--until", a->until, "stop after this stage: world|vision|pretrain|base|instruct|eval|report");
+  c->add_option("--until", a->until, "stop after this stage: world|vision|pretrain|base|instruct|eval|pref|dpo|eval_stage1|report");
   c->add_option("--preset", a->preset, "override world.preset");
   c->add_option("--max-steps", a->max_steps, "override base.max_steps")->check(CLI::PositiveNumber);
   c->add_option("--pretrain-steps", a->pretrain_steps, "override pretrain.max_steps (0 = no caption pretraining)");
@@ -56,6 +57,8 @@ void register_pipeline(CLI::App& app) {
   c->add_option("--device", a->device, "override device (cpu|cuda|cuda:N)");
   c->add_option("--dtype", a->dtype, "override dtype (auto|fp32|bf16)");
   c->add_flag("--quiet", a->quiet, "no progress bars in the stages");
+  c->add_option("--set", a->sets,
+                "override a recipe value: section.key=value, repeatable (e.g. --set dpo.alpha=0 --set pref.p_bad_prompt=1)");
   verb_callbacks()[c] = [a] { return run_pipeline_verb(*a); };
 }
 

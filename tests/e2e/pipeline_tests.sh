@@ -149,6 +149,16 @@ printf 'name: x\nworld:\n  preset: world-smoke\nbase:\n  max_steps: 3\n  lrate: 
 "$STIC" pipeline --recipe "$T/typo.yaml" --workdir "$T/w2" >"$T/log" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "typo.yaml:6: unknown key 'lrate' in base (valid keys:" "$T/log" \
   && ok "unknown recipe key: file, line, valid keys" || bad "unknown key (rc $rc): $(cat "$T/log")"
+# --set: recipe values from the command line, checked like the file's (ablations: dpo.alpha=0, ...)
+"$STIC" pipeline --recipe $R --workdir "$T/w_set" --until world --quiet --set dpo.alpha=0 --set pref.p_bad_prompt=1 \
+  >"$T/log" 2>&1; rc=$?
+[ $rc -eq 0 ] && python3 -c "
+import json, sys; r = json.load(open('$T/w_set/recipe.json'))
+assert r['dpo']['alpha'] == 0 and r['pref']['p_bad_prompt'] == 1, r" \
+  && ok "--set overrides recipe values (recorded in recipe.json)" || bad "--set (rc $rc): $(cat "$T/log")"
+"$STIC" pipeline --recipe $R --workdir "$T/w_set2" --set dpo.alhpa=0 >"$T/log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "unknown key 'alhpa' in dpo (valid keys:" "$T/log" \
+  && ok "--set with an unknown key: named with the valid keys" || bad "--set typo (rc $rc): $(cat "$T/log")"
 printf 'name: x\nworld:\n  preset: world-huge\nbase:\n  max_steps: 3\n' >"$T/preset.yaml"
 "$STIC" pipeline --recipe "$T/preset.yaml" --workdir "$T/w3" >"$T/log" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "world-huge" "$T/log" && grep -q "world-tiny" "$T/log" && [ ! -e "$T/w3/world" ] \

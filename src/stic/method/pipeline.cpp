@@ -71,6 +71,9 @@ TrainConfig stage_train_config(const TrainStage& t, const StageContext& c) {
   tc.save_every = t.save_every;
   tc.progress = c.o.progress;
   tc.resume = file_exists(c.dir + "/latest");  // a killed run: continue from its checkpoint
+  tc.grad_accum = t.grad_accum;                  // (train-vision's section has none: 1)
+  tc.group_by_length = t.group_by_length == "true";
+  tc.sort_within_step = t.group_by_length == "step";
   return tc;
 }
 
@@ -82,9 +85,6 @@ void run_sft_stage(StageContext& c, const TrainStage& t, const std::string& data
   so.device = c.r.device;
   so.dtype = c.r.dtype;
   so.train = stage_train_config(t, c);
-  so.train.grad_accum = t.grad_accum;
-  so.train.group_by_length = t.group_by_length == "true";
-  so.train.sort_within_step = t.group_by_length == "step";
   so.setup.full = true;
   if (t.freeze_vision) so.setup.mm_vision_tower_lr = 0;
   if (t.freeze_projector) so.setup.mm_projector_lr = 0;
@@ -192,9 +192,6 @@ const std::vector<StageKind>& stage_kinds() {
          o.device = c.r.device;
          o.dtype = c.r.dtype;
          o.train = stage_train_config(d.train, c);
-         o.train.grad_accum = d.train.grad_accum;
-         o.train.group_by_length = d.train.group_by_length == "true";
-         o.train.sort_within_step = d.train.group_by_length == "step";
          o.setup.lora.r = d.lora_r;
          o.setup.lora.alpha = d.lora_alpha;
          o.setup.lora.dropout = 0.0;

@@ -130,13 +130,28 @@ nlohmann::json Recipe::to_json() const {
   return j;
 }
 
-Recipe load_recipe(const std::string& path) {
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
   if (!file_exists(path)) fail(path, ": recipe file does not exist (recipes/ has world-smoke.yaml, world-tiny.yaml, ...)");
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     fail(path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg);
+  }
+  // --set section.key=value (or key=value at the top): applied to the parsed file, then checked
+  // like the file's own values (an unknown key or a bad value is an error naming it)
+  for (const std::string& o : overrides) {
+    const size_t eq = o.find('=');
+    if (eq == std::string::npos || eq == 0) fail("--set '", o, "': expected section.key=value (e.g. dpo.alpha=0)");
+    const std::string key = o.substr(0, eq), value = o.substr(eq + 1);
+    const size_t dot = key.find('.');
+    if (dot == std::string::npos) {
+      root[key] = value;
+    } else {
+      const std::string sec = key.substr(0, dot), k = key.substr(dot + 1);
+      if (root[sec] && !root[sec].IsMap()) fail("--set '", o, "': '", sec, "' is not a section");
+      root[sec][k] = value;
+    }
   }
   Recipe r;
   r.path = path;

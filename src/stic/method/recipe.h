@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -79,6 +80,7 @@ struct Recipe {
 };
 
 // Parses a recipe file; throws stic::Error "FILE:LINE: ..." on unknown keys or bad values.
-Recipe load_recipe(const std::string& path);
+// `overrides` ("section.key=value", e.g. "dpo.alpha=0") replace or add values before checking.
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides = {});
 
 }  // namespace stic

@@ -45,6 +45,13 @@ std::string html_escape(const std::string& s) {
 
 using LossCurve = PlotSeries;
 
+// "a, b, c" or "none"
+std::string comma_list(const std::vector<std::string>& v) {
+  std::string s;
+  for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s.empty() ? std::string("none") : s;
+}
+
 std::string loss_svg(const std::vector<LossCurve>& curves) {
   PlotOptions o;
   o.y_label = "training loss";
@@ -299,12 +306,7 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
     md << "- **model:** " << e.text << "\n";
     if (stage1_text.count(e.image)) md << "- **after STIC stage 1:** " << stage1_text[e.image] << "\n";
     md << "- **truth:** " << e.truth << "\n";
-    auto list = [](const std::vector<std::string>& v) {
-      std::string s;
-      for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
-      return s.empty() ? std::string("none") : s;
-    };
-    md << "- invented: " << list(e.halluc) << "; missed: " << list(e.missed) << "\n\n";
+    md << "- invented: " << comma_list(e.halluc) << "; missed: " << comma_list(e.missed) << "\n\n";
   }
   write_file_atomic(wd + "/report.md", md.str());
 
@@ -346,16 +348,11 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
     if (timings.contains(s)) h << "<tr><td>" << s << "</td><td>" << fmt("%.1f", timings[s].get<double>()) << " s</td></tr>";
   h << "</table>\n<h2>Examples (held-out images)</h2>\n";
   for (auto& e : ex) {
-    auto list = [](const std::vector<std::string>& v) {
-      std::string s;
-      for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
-      return s.empty() ? std::string("none") : s;
-    };
     h << "<div class=\"ex\"><img class=\"px\" src=\"" << e.png << "\"><div><p><b>model:</b> " << html_escape(e.text)
       << "</p>";
     if (stage1_text.count(e.image)) h << "<p><b>after STIC stage 1:</b> " << html_escape(stage1_text[e.image]) << "</p>";
-    h << "<p><b>truth:</b> " << html_escape(e.truth) << "</p><p>invented: " << html_escape(list(e.halluc))
-      << "; missed: " << html_escape(list(e.missed)) << "</p></div></div>\n";
+    h << "<p><b>truth:</b> " << html_escape(e.truth) << "</p><p>invented: " << html_escape(comma_list(e.halluc))
+      << "; missed: " << html_escape(comma_list(e.missed)) << "</p></div></div>\n";
   }
   h << "</body></html>\n";
   write_file_atomic(wd + "/report.html", h.str());

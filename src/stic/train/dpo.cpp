@@ -142,6 +142,16 @@ std::vector<int64_t> DpoTask::lengths() const {
   return out;
 }
 
+std::vector<CollateItem> DpoTask::items_of(const Batch& bt) const {
+  std::vector<CollateItem> items;  // chosen rows, then rejected rows; item index 2 * pair + side
+  for (int side = 0; side < 2; ++side)
+    for (int64_t i : bt.pairs) {
+      const DpoPair& p = pairs_[static_cast<size_t>(i)];
+      items.push_back({2 * i + side, side == 0 ? &p.chosen : &p.rejected, p.image.empty() ? nullptr : &bt.images.at(i)});
+    }
+  return items;
+}
+
 DpoTask::Batch DpoTask::build_batch(const std::vector<int64_t>& idx, const std::map<int64_t, ImageInput>* images) {
   Batch bt;
   for (int64_t i : idx) {
@@ -163,14 +173,8 @@ DpoTask::Batch DpoTask::build_batch(const std::vector<int64_t>& idx, const std::
     bt.pairs.push_back(i);
   }
   for (;;) {  // a side too long for max_length drops its pair; collate again without it
-    std::vector<CollateItem> items;
-    for (int side = 0; side < 2; ++side)
-      for (int64_t i : bt.pairs) {
-        const DpoPair& p = pairs_[static_cast<size_t>(i)];
-        items.push_back({2 * i + side, side == 0 ? &p.chosen : &p.rejected, p.image.empty() ? nullptr : &bt.images.at(i)});
-      }
-    if (items.empty()) return bt;
-    bt.b = collator_.collate(items);
+    if (bt.pairs.empty()) return bt;
+    bt.b = collator_.collate(items_of(bt));
     if (bt.b.too_long.empty()) break;
     for (const auto& [item, why] : bt.b.too_long) {
       const int64_t i = item / 2;
@@ -197,15 +201,8 @@ DpoTask::LogProbs DpoTask::logprobs(Batch& bt, bool reference) {
   if (reference) {
     off = std::make_unique<AdapterDisabledGuard>();
     ng = std::make_unique<torch::NoGradGuard>();
-    if (embeds.requires_grad()) {  // the image features depend on trained weights: encode them again without adapters
-      std::vector<CollateItem> items;
-      for (int side = 0; side < 2; ++side)
-        for (int64_t i : bt.pairs) {
-          const DpoPair& p = pairs_[static_cast<size_t>(i)];
-          items.push_back({2 * i + side, side == 0 ? &p.chosen : &p.rejected, p.image.empty() ? nullptr : &bt.images.at(i)});
-        }
-      embeds = collator_.collate(items).embeds;
-    }
+    // image features that depend on trained weights are encoded again without the adapters
+    if (embeds.requires_grad()) embeds = collator_.collate(items_of(bt)).embeds;
   }
   const int64_t t = embeds.size(1);
   auto pos = torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(embeds.device())).unsqueeze(0).expand({2 * n, t});

@@ -105,6 +105,7 @@ class DpoTask {
  private:
   void skip(int64_t record, const std::string& id, const std::string& reason, const std::string& message);
   std::string where(const DpoPair& p) const;
+  std::vector<CollateItem> items_of(const Batch& bt) const;  // the batch's 2P sequences for the collator
   LoadedModel& model_;
   DpoOptions opts_;
   Collator collator_;
