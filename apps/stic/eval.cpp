@@ -1,6 +1,6 @@
 // stic eval — benchmarks: `world` (the built-in world's eval set scored against exact ground
 // truth, src/stic/eval/world_eval.h) and `world-pref` (preference pairs scored against it,
-// src/stic/eval/world_pref.h). Other benchmarks and --dar come later.
+// src/stic/eval/world_pref.h); --dar: describe-and-respond. Other benchmarks come later.
 #include <cstdio>
 #include <memory>
 
@@ -27,11 +27,14 @@ int run_eval(EvalArgs a) {
   }
   if (a.benchmark != "world")
     fail("eval: unknown benchmark '", a.benchmark, "' (available: world, world-pref; mmbench, pope, scienceqa, "
-         "textvqa and --dar are not implemented yet)");
+         "textvqa are not implemented yet)");
   if (a.w.model.empty()) fail("eval --benchmark world: --model is required");
   a.w.progress = !a.quiet;
   const auto r = run_world_eval(a.w);
   std::printf("%s", r.scores.markdown().c_str());
+  if (a.w.dar)
+    std::fprintf(stderr, "stic eval: DaR: %lld images described (%.1fs)\n", static_cast<long long>(r.dar_described),
+                 r.dar_seconds);
   std::fprintf(stderr, "stic eval: %lld generated (%.1fs), %lld resumed, %lld failed; results in %s\n",
                static_cast<long long>(r.generated), r.gen_seconds, static_cast<long long>(r.resumed),
                static_cast<long long>(r.failed), a.w.out.c_str());
@@ -57,6 +60,13 @@ void register_eval(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   c->add_option("--device", a->w.device, "cpu|cuda|cuda:N");
   c->add_option("--dtype", a->w.dtype, "auto|fp32|bf16|fp16");
+  c->add_flag("--dar", a->w.dar,
+              "describe-and-respond: describe each image first (greedy), then ask with the description infused");
+  c->add_option("--dar-prompt", a->w.dar_prompt, "DaR's description prompt");
+  c->add_option("--dar-max-new-tokens", a->w.dar_max_new_tokens, "DaR's description length limit")
+      ->check(CLI::PositiveNumber);
+  c->add_option("--dar-model", a->w.dar_model, "describe with this model instead (DaR)");
+  c->add_option("--dar-adapter", a->w.dar_adapter, "and this adapter on it (DaR; with --dar-model)");
   c->add_flag("--quiet", a->quiet, "no progress bar");
   verb_callbacks()[c] = [a] { return run_eval(*a); };
 }

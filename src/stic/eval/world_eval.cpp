@@ -3,11 +3,14 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "stic/infer/batch_job.h"
+#include "stic/eval/dar.h"
+#include "stic/text/stic_prompts.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
 #include "stic/util/jsonl.h"
@@ -39,12 +42,42 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
   write_file_atomic(o.out + "/eval_config.json",
                     nlohmann::json({{"verb", "eval"}, {"benchmark", "world"}, {"model", o.model}, {"adapter", o.adapter},
                                     {"data", o.world}, {"device", o.device}, {"dtype", o.dtype},
-                                    {"batch_size", o.batch_size}, {"max_new_tokens", o.max_new_tokens}})
+                                    {"batch_size", o.batch_size}, {"max_new_tokens", o.max_new_tokens},
+                                    {"dar", o.dar ? nlohmann::json({{"prompt", o.dar_prompt},
+                                                                     {"max_new_tokens", o.dar_max_new_tokens},
+                                                                     {"model", o.dar_model.empty() ? o.model : o.dar_model},
+                                                                     {"adapter", o.dar_model.empty() ? o.adapter : o.dar_adapter}})
+                                                  : nlohmann::json(false)}})
                             .dump(1) +
                         "\n");
 
   const std::string pred_path = o.out + "/predictions.jsonl";
   WorldEvalResult res;
+  // DaR, step 1: every distinct image described once (greedy), resumable like the answers
+  std::map<std::string, std::string> description;  // image (relative to WORLD/images) -> text
+  if (o.dar) {
+    std::vector<std::string> images;
+    read_jsonl(
+        req_path,
+        [&](size_t, const nlohmann::json& j) {
+          const std::string img = j.value("image", std::string());
+          if (!img.empty() && description.emplace(img, "").second) images.push_back(img);
+        },
+        [&](size_t, const std::string& msg) { fail(msg); });
+    DarOptions d;
+    d.model = o.dar_model.empty() ? o.model : o.dar_model;
+    d.adapter = o.dar_model.empty() ? o.adapter : o.dar_adapter;
+    d.device = o.device;
+    d.dtype = o.dtype;
+    d.prompt = o.dar_prompt;
+    d.max_new_tokens = o.dar_max_new_tokens;
+    d.batch_size = o.batch_size;
+    d.progress = o.progress;
+    DarDescriptions dd = dar_describe(d, images, (fs::path(o.world) / "images").string(), o.out + "/dar_descriptions.jsonl");
+    res.dar_described = dd.described;
+    res.dar_seconds = dd.seconds;
+    description = std::move(dd.text);
+  }
   {
     BatchJobOptions jo;
     jo.out = pred_path;
@@ -66,6 +99,10 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
           const std::string img = j.value("image", std::string());
           q.image = img.empty() ? "" : (fs::path(o.world) / "images" / img).string();
           q.prompt = j["prompt"].get<std::string>();
+          if (o.dar && !img.empty())  // DaR, step 2: the question with its image's description
+            if (auto d = description.find(img); d != description.end())
+              q.prompt = infuse_description(q.prompt.find("<image>") == std::string::npos ? "<image>\n" + q.prompt : q.prompt,
+                                     d->second);
           q.max_new_tokens = short_answer_prompt(q.prompt) ? std::min(o.max_new_tokens, 16) : o.max_new_tokens;
           reqs.push_back(std::move(q));
         },

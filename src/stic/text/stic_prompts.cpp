@@ -1,6 +1,8 @@
 // stic/text/stic_prompts.cpp — see stic_prompts.h.
 #include "stic/text/stic_prompts.h"
 
+#include "stic/util/strings.h"
+
 namespace stic {
 
 const std::vector<std::string>& stic_normal_prompts() {
@@ -43,6 +45,20 @@ const std::string& stic_step_by_step_prompt() {
       "Point out any details or symbols that might be relevant to understanding the image's meaning or context.\n"
       "If applicable, provide interpretations of what the image might represent or communicate.";
   return s;
+}
+
+const std::string& stic_dar_prompt() {
+  static const std::string p = "Detail the composition and subjects within the frame.";
+  return p;
+}
+
+std::string infuse_description(const std::string& turn, const std::string& description) {
+  static const std::string marker = "<image>";
+  const std::string block = "Image description:\n" + description + "\n\n";
+  if (turn.find(marker) == std::string::npos) return block + turn;
+  std::string question = turn;
+  for (size_t p; (p = question.find(marker)) != std::string::npos;) question.erase(p, marker.size());
+  return marker + "\n" + block + strip(question);
 }
 
 }  // namespace stic
