@@ -32,18 +32,30 @@ done
 [ $rc -eq 0 ] && ok "re-run completes the pipeline" || bad "completing run (rc $rc): $(tail -5 "$T/log2")"
 grep -q "world: finished earlier, skipped" "$T/log2" && grep -q "base: finished earlier, skipped" "$T/log2" \
   && ok "re-run skipped the finished stages" || bad "finished stages not skipped: $(head -5 "$T/log2")"
-grep -q "instruct: done" "$T/log2" && grep -q "eval: done" "$T/log2" && ok "re-run ran the remaining stages" \
+grep -q "sft2: done" "$T/log2" && grep -q "eval: done" "$T/log2" && ok "re-run ran the remaining stages" \
   || bad "remaining stages: $(cat "$T/log2" | tail -5)"
 missing=""
-for f in instruct/model.safetensors eval/predictions.jsonl eval/per_item.jsonl eval/summary.json eval/summary.md \
+for f in sft2/adapter_model.safetensors describe/descriptions.jsonl infuse/stage2_infused.json \
+         eval_dar/dar_descriptions.jsonl eval_stage2_dar/summary.json eval/predictions.jsonl eval/per_item.jsonl eval/summary.json eval/summary.md \
          report.md report.html report/loss.svg timings.json recipe.json logs/base.log logs/eval.log; do
   [ -s "$W/$f" ] || missing="$missing $f"
 done
 [ -z "$missing" ] && ok "stage outputs present" || bad "missing:$missing"
 
-python3 - "$W" <<'PY' && ok "metrics JSON: fields and ranges; report has table, plot, examples" || bad "metrics/report content"
+# the instruct stage (a second base pass on the stage-2 pool) cannot run with STIC stage 2, which
+# needs that pool unseen: refused; run on its own (up to instruct) with --set
+WI=$T/run_instruct
+"$STIC" pipeline --recipe $R --workdir "$T/w_both" --set instruct.max_steps=5 >"$T/logb" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "instruct trains the base model on the stage-2 pool's labels" "$T/logb" && [ ! -e "$T/w_both" ] \
+  && ok "instruct + STIC stage 2 in one recipe: refused up front" || bad "instruct + stage 2 (rc $rc): $(cat "$T/logb")"
+"$STIC" pipeline --recipe $R --workdir "$WI" --until instruct --quiet --set sft2.max_steps=0 --set instruct.max_steps=5 \
+  --set instruct.freeze_projector=true --set instruct.image_marker=keep --set instruct.batch_size=8 --set instruct.lr=1e-3 \
+  --set instruct.log_every=1 >"$T/logi" 2>&1 && [ -s "$WI/instruct/model.safetensors" ] \
+  && ok "the instruct stage on its own (--until instruct, --set)" || bad "instruct run: $(tail -3 "$T/logi")"
+
+python3 - "$W" "$WI" <<'PY' && ok "metrics JSON: fields and ranges; report has table, plot, examples" || bad "metrics/report content"
 import json, sys, os
-w = sys.argv[1]
+w, wi_dir = sys.argv[1], sys.argv[2]
 s = json.load(open(f"{w}/eval/summary.json"))
 d = s["descriptions"]
 for k in ("precision", "recall", "chair_i", "chair_s", "shape_hallucination_rate"):
@@ -62,7 +74,7 @@ loss = [json.loads(l)["loss"] for l in open(f"{w}/base/metrics.jsonl")]
 assert len(loss) >= 5 and loss[-1] < loss[0], loss            # training made progress
 bc = json.load(open(f"{w}/base/train_config.json"))
 assert bc["model"] == f"{w}/pretrain" and bc["sort_within_step"] and bc["grad_accum"] == 2, bc   # base continues pretrain
-ic = json.load(open(f"{w}/instruct/train_config.json"))
+ic = json.load(open(f"{wi_dir}/instruct/train_config.json"))
 assert ic["mm_projector_lr"] == 0 and not ic["sort_within_step"], ic      # freeze_projector; grouping per stage
 assert ic["image_marker"] == "keep" and bc["image_marker"] == "front", (ic, bc)   # the recipe's image_marker
 pc = json.load(open(f"{w}/pretrain/train_config.json"))
@@ -76,7 +88,9 @@ def tensors(path):
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); data = f.read()
     return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
-w0, wv, wp, wb, wi = (tensors(f"{w}/{d}/model.safetensors") for d in ("world/model", "vision", "pretrain", "base", "instruct"))
+w0, wv, wp, wb = (tensors(f"{w}/{d}/model.safetensors") for d in ("world/model", "vision", "pretrain", "base"))
+wi, wbi = tensors(f"{wi_dir}/instruct/model.safetensors"), tensors(f"{wi_dir}/base/model.safetensors")
+assert wbi == wb   # the same recipe up to base: the same base model, byte for byte
 assert set(w0) == set(wv) == set(wp) == set(wb) == set(wi)
 # instruct (freeze_projector; the tower not frozen there): the projector is the base model's, the rest trained
 proj = [k for k in w0 if k.startswith("multi_modal_projector.")]
@@ -97,7 +111,7 @@ ev = [j for j in map(json.loads, open(f"{w}/base/metrics.jsonl")) if "eval_loss"
 assert len(ev) >= 2 and all(abs(j["eval_image_gain"] - (j["eval_loss_other_image"] - j["eval_loss"])) < 1e-9
                             and j["eval_loss"] > 0 for j in ev), ev      # held-out loss and image gain
 svg = open(f"{w}/report/loss.svg").read()
-assert svg.startswith("<svg") and svg.count("<polyline") == 4, svg[:200]   # vision, pretrain, base, instruct
+assert svg.startswith("<svg") and svg.count("<polyline") == 4, svg[:200]   # vision, pretrain, base, STIC stage 2
 md = open(f"{w}/report.md").read()
 assert "object precision" in md and "report/loss.svg" in md and md.count("<img") == 4, md[:500]
 assert "| stage | step | held-out loss | with another image | image gain |" in md, md
@@ -108,7 +122,8 @@ for line in md.splitlines():
         src = line.split('src="')[1].split('"')[0]
         assert os.path.isfile(f"{w}/{src}"), src
 t = json.load(open(f"{w}/timings.json"))
-assert set(t) == {"world", "vision", "pretrain", "base", "instruct", "eval", "pref", "dpo", "eval_stage1", "report"}, t
+assert set(t) == {"world", "vision", "pretrain", "base", "eval", "pref", "dpo", "eval_stage1", "describe", "infuse", "sft2",
+                  "eval_stage2", "eval_dar", "eval_stage1_dar", "eval_stage2_dar", "report"}, t
 # STIC stage 1: pairs from the unlabeled pool, their quality, DPO, the comparison table, curves
 n_unlabeled = sum(1 for _ in open(f"{w}/world/data/unlabeled_images.txt"))
 assert sum(1 for _ in open(f"{w}/pref/pairs.jsonl")) == n_unlabeled
@@ -117,20 +132,45 @@ assert q["pairs"] == n_unlabeled and q["unknown_images"] == 0, q
 dm = [json.loads(l) for l in open(f"{w}/dpo/metrics.jsonl")]
 assert len(dm) == 4 and abs(dm[0]["loss"] - (0.6931471805599453 + dm[0]["nll"] / 1024)) < 1e-5, dm[0]
 assert os.path.isfile(f"{w}/dpo/adapter_model.safetensors") and os.path.isfile(f"{w}/report/dpo.svg")
-assert "## STIC stage 1" in md and "| + stage 1 (DPO) |" in md and "report/dpo.svg" in md, md[:2000]
-assert md.count("**after STIC stage 1:**") == 4, md
-assert "<td>+ stage 1 (DPO)</td>" in html and "after STIC stage 1:" in html
+assert "## STIC: self-training" in md and "report/dpo.svg" in md, md[:2000]
+table = md.split("| model |")[1].split("\n\n")[0].splitlines()[2:]
+rows = [l.split(" |")[0][2:] for l in table]
+assert rows == ["base", "base + DaR", "+ stage 1 (DPO)", "+ stage 1 + DaR", "+ stage 2 (infused SFT)", "+ stage 2 + DaR"], rows
+assert md.count("**after STIC stage 1:**") == 4 and md.count("**after STIC stage 2:**") == 4, md
+assert "<td>+ stage 2 + DaR</td>" in html and "after STIC stage 2:" in html
+# STIC stage 2: every stage-2 record described (by base + the stage-1 adapter) and infused; the
+# adapter continued (same r), and its training data is the infused file
+st2 = json.load(open(f"{w}/world/data/stage2_sft.json"))
+desc = {j["id"]: j for j in map(json.loads, open(f"{w}/describe/descriptions.jsonl"))}
+assert set(desc) == {r["id"] for r in st2} and all("description" in d for d in desc.values())
+inf = json.load(open(f"{w}/infuse/stage2_infused.json"))
+for a, b in zip(st2, inf):
+    q = a["conversations"][0]["value"].replace("<image>", "").strip()
+    assert b["conversations"][0]["value"] == "<image>\nImage description:\n" + desc[a["id"]]["description"] + "\n\n" + q
+    assert b["conversations"][1:] == a["conversations"][1:]
+sc = json.load(open(f"{w}/sft2/train_config.json"))
+assert sc["data"] == f"{w}/infuse/stage2_infused.json" and sc["adapter"] == f"{w}/dpo", sc
+assert json.load(open(f"{w}/sft2/adapter_config.json"))["r"] == json.load(open(f"{w}/dpo/adapter_config.json"))["r"] == 8
+ec = json.load(open(f"{w}/eval_stage2/eval_config.json"))
+assert ec["adapter"] == f"{w}/sft2" and ec["dar"] is False, ec
+# DaR: each eval image described once, then every question on it asked with the description
+dc = json.load(open(f"{w}/eval_stage1_dar/eval_config.json"))
+assert dc["adapter"] == f"{w}/dpo" and dc["dar"]["max_new_tokens"] == 48, dc
+dd = {j["image"]: j["description"] for j in map(json.loads, open(f"{w}/eval_stage1_dar/dar_descriptions.jsonl"))}
+reqs = [json.loads(l) for l in open(f"{w}/world/eval/requests.jsonl")]
+assert set(dd) == {r["image"] for r in reqs if r.get("image")}
+assert json.load(open(f"{w}/eval_stage1_dar/summary.json"))["scored"] == 160
 assert "invented: ;" not in html and "missed: <" not in html   # empty lists say "none"
 assert "Vision tower after its own stage" in md, md[:800]
 PY
 
 "$STIC" pipeline --recipe $R --workdir "$W" --quiet >"$T/log3" 2>&1; rc=$?
-[ $rc -eq 0 ] && [ "$(grep -c 'finished earlier, skipped' "$T/log3")" -eq 10 ] \
+[ $rc -eq 0 ] && [ "$(grep -c 'finished earlier, skipped' "$T/log3")" -eq 16 ] \
   && ok "third run skips every stage" || bad "third run: $(cat "$T/log3")"
 
 # eval resumes: a lost prediction is redone, nothing else
 head -n 150 "$W/eval/predictions.jsonl" >"$T/p" && cp "$T/p" "$W/eval/predictions.jsonl"
-"$STIC" eval --model "$W/instruct" --benchmark world --data "$W/world" --out "$W/eval" --quiet >"$T/log4" 2>&1
+"$STIC" eval --model "$W/base" --benchmark world --data "$W/world" --out "$W/eval" --quiet >"$T/log4" 2>&1
 grep -q "10 generated" "$T/log4" && grep -q "150 resumed" "$T/log4" && [ "$(wc -l <"$W/eval/predictions.jsonl")" -eq 160 ] \
   && ok "eval resumes by id" || bad "eval resume: $(tail -3 "$T/log4")"
 

@@ -14,6 +14,8 @@
 
 #include "stic/eval/world_eval.h"
 #include "stic/eval/world_pref.h"
+#include "stic/method/describe.h"
+#include "stic/method/infuse.h"
 #include "stic/method/prefgen.h"
 #include "stic/method/report.h"
 #include "stic/method/world_model.h"
@@ -35,7 +37,7 @@ struct StageContext {
   const Recipe& r;
   const PipelineOptions& o;
   std::string wd, world, model, dir, log;
-  std::string adapter;  // the STIC stage-1 adapter on `model` (after the dpo stage)
+  std::string stage1, stage2;  // the STIC adapters on `model` (after the dpo and sft2 stages)
 };
 
 // A stage kind, registered once: its name (recipe section, folder and --until value), whether
@@ -46,7 +48,7 @@ struct StageContext {
 struct StageKind {
   const char* name;
   bool trains;  // its folder holds the next stage's model
-  bool adapter;  // its folder holds an adapter on the current model (STIC stage 1)
+  int adapter;   // its folder holds the STIC stage-1 (1) or stage-2 (2) adapter on the model
   std::function<bool(const Recipe&)> enabled;
   std::function<void(StageContext&)> run;
 };
@@ -103,11 +105,13 @@ void run_sft_stage(StageContext& c, const TrainStage& t, const std::string& data
                             "\n"));
 }
 
-// stic eval --benchmark world of the current model (with the stage-1 adapter when `adapter`)
-void run_eval_stage(StageContext& c, bool adapter) {
+// stic eval --benchmark world of the current model, with `adapter` ("" = none), with DaR or not
+void run_eval_stage(StageContext& c, const std::string& adapter, bool dar) {
   WorldEvalOptions eo;
   eo.model = c.model;
-  if (adapter) eo.adapter = c.adapter;
+  eo.adapter = adapter;
+  eo.dar = dar;
+  eo.dar_max_new_tokens = c.r.eval_dar_max_new_tokens;
   eo.world = c.world;
   eo.out = c.dir;
   eo.batch_size = c.r.eval_batch_size;
@@ -122,7 +126,7 @@ void run_eval_stage(StageContext& c, bool adapter) {
 
 const std::vector<StageKind>& stage_kinds() {
   static const std::vector<StageKind> kinds = {
-      {"world", false, false, [](const Recipe&) { return true; },
+      {"world", false, 0, [](const Recipe&) { return true; },
        [](StageContext& c) {
          world::WorldOptions wo;
          wo.out = c.world;
@@ -135,7 +139,7 @@ const std::vector<StageKind>& stage_kinds() {
                                    s.world.images_rendered, " rendered), model ", s.world.model_dir,
                                    s.wrote_weights ? " (initialised)" : "", "\n"));
        }},
-      {"vision", true, false, [](const Recipe& r) { return r.vision.max_steps > 0; },
+      {"vision", true, 0, [](const Recipe& r) { return r.vision.max_steps > 0; },
        [](StageContext& c) {
          VisionRunOptions vo;
          vo.model = c.model;
@@ -148,16 +152,16 @@ const std::vector<StageKind>& stage_kinds() {
          append_log(c.log, str_cat("train-vision -> ", res.weights, ": ", res.train.steps, "/", res.train.total_steps,
                                    " steps, last loss ", res.train.last_loss, "\n"));
        }},
-      {"pretrain", true, false, [](const Recipe& r) { return r.pretrain.max_steps > 0; },
+      {"pretrain", true, 0, [](const Recipe& r) { return r.pretrain.max_steps > 0; },
        [](StageContext& c) { run_sft_stage(c, c.r.pretrain, "base_pretrain.json", "eval_pretrain.json"); }},
-      {"base", true, false, [](const Recipe&) { return true; },
+      {"base", true, 0, [](const Recipe&) { return true; },
        [](StageContext& c) { run_sft_stage(c, c.r.base, "base_train.json", "eval_sft.json"); }},
-      {"instruct", true, false, [](const Recipe& r) { return r.instruct.max_steps > 0; },
+      {"instruct", true, 0, [](const Recipe& r) { return r.instruct.max_steps > 0; },
        [](StageContext& c) { run_sft_stage(c, c.r.instruct, "stage2_sft.json", "eval_sft.json"); }},
-      {"eval", false, false, [](const Recipe&) { return true; }, [](StageContext& c) { run_eval_stage(c, false); }},
+      {"eval", false, 0, [](const Recipe&) { return true; }, [](StageContext& c) { run_eval_stage(c, "", false); }},
       // STIC stage 1: the base model builds preference pairs from the unlabeled pool (their
       // quality scored against the ground truth), then learns from them (DPO, LoRA)
-      {"pref", false, false, [](const Recipe& r) { return r.stic(); },
+      {"pref", false, 0, [](const Recipe& r) { return r.stic(); },
        [](StageContext& c) {
          PrefGenOptions po;
          po.model = c.model;
@@ -181,7 +185,7 @@ const std::vector<StageKind>& stage_kinds() {
          append_log(c.log, str_cat("generate-pref -> ", po.out, ": ", res.written, " pairs written, ", res.resumed,
                                    " resumed, ", res.skipped, " skipped\n", q.markdown, "\n"));
        }},
-      {"dpo", false, true, [](const Recipe& r) { return r.stic(); },
+      {"dpo", false, 1, [](const Recipe& r) { return r.stic(); },
        [](StageContext& c) {
          const DpoStage& d = c.r.dpo;
          DpoRunOptions o;
@@ -205,9 +209,71 @@ const std::vector<StageKind>& stage_kinds() {
                                    res.train.total_steps, " steps, last loss ", res.train.last_loss, "; ",
                                    res.data_summary, "\n"));
        }},
-      {"eval_stage1", false, false, [](const Recipe& r) { return r.stic(); },
-       [](StageContext& c) { run_eval_stage(c, true); }},
-      {"report", false, false, [](const Recipe&) { return true; },
+      {"eval_stage1", false, 0, [](const Recipe& r) { return r.stic(); },
+       [](StageContext& c) { run_eval_stage(c, c.stage1, false); }},
+      // STIC stage 2: the stage-1 model describes the stage-2 pool; the descriptions are infused
+      // into its instruction records, on which train-sft continues the stage-1 adapter. The
+      // base model never saw this pool (its data is base_train.json, on the base pool).
+      {"describe", false, 0, [](const Recipe& r) { return r.stage2(); },
+       [](StageContext& c) {
+         DescribeOptions d;
+         d.model = c.model;
+         d.adapter = c.stage1;
+         d.device = c.r.device;
+         d.dtype = c.r.dtype;
+         d.data = c.world + "/data/stage2_sft.json";
+         d.image_dir = c.world + "/images";
+         d.out = c.dir + "/descriptions.jsonl";
+         d.max_new_tokens = c.r.describe.max_new_tokens;
+         d.batch_size = c.r.describe.batch_size;
+         d.temperature = static_cast<float>(c.r.describe.temperature);
+         d.seed = c.r.describe.seed;
+         d.progress = c.o.progress;
+         const DescribeResult res = run_describe(d);
+         append_log(c.log, str_cat("describe ", d.data, " -> ", d.out, ": ", res.described, " images described, ",
+                                   res.failed, " unreadable, ", res.resumed, " records resumed\n"));
+         if (res.failed) fail(d.out, ": ", res.failed, " image(s) could not be described");
+       }},
+      {"infuse", false, 0, [](const Recipe& r) { return r.stage2(); },
+       [](StageContext& c) {
+         InfuseOptions io;
+         io.data = c.world + "/data/stage2_sft.json";
+         io.descriptions = c.wd + "/describe/descriptions.jsonl";
+         io.out = c.dir + "/stage2_infused.json";
+         const InfuseResult res = run_infuse(io);
+         append_log(c.log, str_cat("infuse -> ", io.out, ": ", res.infused, "/", res.records, " records infused\n"));
+         if (res.infused != res.records) fail(io.out, ": ", res.records - res.infused, " record(s) not infused (see ", io.out, ".summary.json)");
+       }},
+      {"sft2", false, 2, [](const Recipe& r) { return r.stage2(); },
+       [](StageContext& c) {
+         const Sft2Stage& t = c.r.sft2;
+         SftRunOptions so;
+         so.model = c.model;
+         so.output_dir = c.dir;
+         so.device = c.r.device;
+         so.dtype = c.r.dtype;
+         so.train = stage_train_config(t.train, c);
+         so.setup.adapter = c.stage1;  // one adapter, continued, as the method does
+         so.setup.lora.dropout = t.lora_dropout;
+         so.data = c.wd + "/infuse/stage2_infused.json";
+         so.image_dir = c.world + "/images";
+         so.max_length = t.train.max_length;
+         so.image_marker = t.train.image_marker;
+         const SftRunResult res = run_sft(so);
+         append_log(c.log, str_cat("train-sft --adapter ", c.stage1, " ", so.data, " -> ", res.weights, ": ",
+                                   res.train.steps, "/", res.train.total_steps, " steps, last loss ",
+                                   res.train.last_loss, "; ", res.data_summary, "\n"));
+       }},
+      {"eval_stage2", false, 0, [](const Recipe& r) { return r.stage2(); },
+       [](StageContext& c) { run_eval_stage(c, c.stage2, false); }},
+      // describe-and-respond: each model again, describing each image before answering
+      {"eval_dar", false, 0, [](const Recipe& r) { return r.eval_dar; },
+       [](StageContext& c) { run_eval_stage(c, "", true); }},
+      {"eval_stage1_dar", false, 0, [](const Recipe& r) { return r.eval_dar && r.stic(); },
+       [](StageContext& c) { run_eval_stage(c, c.stage1, true); }},
+      {"eval_stage2_dar", false, 0, [](const Recipe& r) { return r.eval_dar && r.stage2(); },
+       [](StageContext& c) { run_eval_stage(c, c.stage2, true); }},
+      {"report", false, 0, [](const Recipe&) { return true; },
        [](StageContext& c) {
          fs::create_directories(c.dir);
          write_report(c.r, c.wd);
@@ -231,8 +297,11 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
   world::find_preset(r.world_preset);  // an unknown preset fails here, before any work
   if (!o.until.empty() &&
       std::find(stage_order().begin(), stage_order().end(), o.until) == stage_order().end())
-    fail("pipeline: --until: unknown stage '", o.until,
-         "' (stages: world, vision, pretrain, base, instruct, eval, pref, dpo, eval_stage1, report)");
+  {
+    std::string names;
+    for (const auto& n : stage_order()) names += (names.empty() ? "" : ", ") + n;
+    fail("pipeline: --until: unknown stage '", o.until, "' (stages: ", names, ")");
+  }
   const std::string wd = o.workdir;
   std::error_code ec;
   fs::create_directories(wd + "/logs", ec);
@@ -261,7 +330,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
   if (r.threads > 0) torch::set_num_threads(r.threads);  // every stage's torch threads
 
   json timings = file_exists(wd + "/timings.json") ? json::parse(read_text_file(wd + "/timings.json")) : json::object();
-  StageContext c{r, o, wd, wd + "/world", wd + "/world/model", "", "", ""};
+  StageContext c{r, o, wd, wd + "/world", wd + "/world/model", "", "", "", ""};
   std::string report;
   for (const StageKind& kind : stage_kinds()) {
     const std::string stage = kind.name;
@@ -291,7 +360,8 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
       std::fprintf(stderr, "[pipeline] %s: done in %.1fs\n", stage.c_str(), secs);
     }
     if (kind.trains) c.model = c.dir;
-    if (kind.adapter) c.adapter = c.dir;
+    if (kind.adapter == 1) c.stage1 = c.dir;
+    if (kind.adapter == 2) c.stage2 = c.dir;
     if (stage == "report") report = wd + "/report.md";
     if (stage == o.until) break;
   }

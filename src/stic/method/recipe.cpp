@@ -127,6 +127,13 @@ nlohmann::json Recipe::to_json() const {
     j["dpo"].update({{"lora_r", dpo.lora_r}, {"lora_alpha", dpo.lora_alpha}, {"beta", dpo.beta}, {"alpha", dpo.alpha},
                      {"alpha_norm", dpo.alpha_norm}, {"loss_type", dpo.loss_type}});
   }
+  if (stage2()) {  // (absent without stage 2, as above)
+    j["describe"] = {{"max_new_tokens", describe.max_new_tokens}, {"batch_size", describe.batch_size},
+                     {"temperature", describe.temperature}, {"seed", describe.seed}};
+    j["sft2"] = train_json(sft2.train);
+    j["sft2"]["lora_dropout"] = sft2.lora_dropout;
+  }
+  if (eval_dar) j["eval"].update({{"dar", true}, {"dar_max_new_tokens", eval_dar_max_new_tokens}});
   return j;
 }
 
@@ -157,6 +164,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   r.path = path;
   r.vision.batch_size = 32;  // train-vision's defaults
   r.vision.lr = 2e-3;
+  r.sft2.train.lr = 2e-5;  // the paper's stage 2 (reference/stic-method.md section 4)
   if (!root.IsMap()) fail(path, ": a recipe is a YAML mapping (name:, world:, base:, ...)");
   apply(path, "the recipe", root,
         {{"name", [&](const YAML::Node& n) { r.name = scalar<std::string>(path, "name", n); }},
@@ -183,7 +191,10 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
             apply(path, "eval", n,
                   {{"batch_size", [&](const YAML::Node& v) { r.eval_batch_size = scalar<int>(path, "batch_size", v); }},
                    {"max_new_tokens",
-                    [&](const YAML::Node& v) { r.eval_max_new_tokens = scalar<int>(path, "max_new_tokens", v); }}});
+                    [&](const YAML::Node& v) { r.eval_max_new_tokens = scalar<int>(path, "max_new_tokens", v); }},
+                   {"dar", [&](const YAML::Node& v) { r.eval_dar = scalar<bool>(path, "dar", v); }},
+                   {"dar_max_new_tokens",
+                    [&](const YAML::Node& v) { r.eval_dar_max_new_tokens = scalar<int>(path, "dar_max_new_tokens", v); }}});
           }},
          {"report", [&](const YAML::Node& n) {
             apply(path, "report", n,
@@ -210,6 +221,22 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
             setters["alpha_norm"] = [&](const YAML::Node& v) { d.alpha_norm = scalar<std::string>(path, "alpha_norm", v); };
             setters["loss_type"] = [&](const YAML::Node& v) { d.loss_type = scalar<std::string>(path, "loss_type", v); };
             apply(path, "dpo", n, setters);
+          }},
+         {"describe",
+          [&](const YAML::Node& n) {
+            auto& d = r.describe;
+            apply(path, "describe", n,
+                  {{"max_new_tokens", [&](const YAML::Node& v) { d.max_new_tokens = scalar<int>(path, "max_new_tokens", v); }},
+                   {"batch_size", [&](const YAML::Node& v) { d.batch_size = scalar<int>(path, "batch_size", v); }},
+                   {"temperature", [&](const YAML::Node& v) { d.temperature = scalar<double>(path, "temperature", v); }},
+                   {"seed", [&](const YAML::Node& v) { d.seed = scalar<uint64_t>(path, "seed", v); }}});
+          }},
+         {"sft2", [&](const YAML::Node& n) {
+            auto& t = r.sft2;
+            auto setters = train_setters(path, t.train);
+            for (const char* k : {"freeze_vision", "freeze_projector"}) setters.erase(k);  // LoRA: the tower and projector stay
+            setters["lora_dropout"] = [&](const YAML::Node& v) { t.lora_dropout = scalar<double>(path, "lora_dropout", v); };
+            apply(path, "sft2", n, setters);
           }}});
   if (r.name.empty()) fail(path, ": 'name' is required");
   if (r.threads < 0) fail(path, ": threads must be >= 0 (0 = all cores)");
@@ -220,6 +247,18 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   check_train(path, "base", r.base, true);
   check_train(path, "instruct", r.instruct, false);
   check_train(path, "dpo", r.dpo.train, false);
+  check_train(path, "sft2", r.sft2.train, false);
+  if (r.eval_dar_max_new_tokens < 1) fail(path, ": eval.dar_max_new_tokens must be >= 1");
+  if (r.sft2.train.max_steps > 0 && !r.stic()) fail(path, ": sft2 (STIC stage 2) continues stage 1: set dpo.max_steps too");
+  if (r.stage2() && r.instruct.max_steps > 0)
+    fail(path, ": instruct trains the base model on the stage-2 pool's labels, which STIC stage 2 must find unseen: "
+               "set instruct.max_steps to 0 or sft2.max_steps to 0");
+  if (r.stage2()) {
+    if (r.describe.max_new_tokens < 1 || r.describe.batch_size < 1)
+      fail(path, ": describe.max_new_tokens and describe.batch_size must be >= 1");
+    if (!(r.describe.temperature >= 0)) fail(path, ": describe.temperature must be >= 0");
+    if (!(r.sft2.lora_dropout >= 0 && r.sft2.lora_dropout < 1)) fail(path, ": sft2.lora_dropout must be in [0, 1)");
+  }
   if (r.stic()) {
     if (r.pref.max_new_tokens < 1 || r.pref.batch_size < 1) fail(path, ": pref.max_new_tokens and pref.batch_size must be >= 1");
     if (!(r.pref.temperature >= 0)) fail(path, ": pref.temperature must be >= 0");

@@ -16,6 +16,13 @@
 //   dpo:      {max_steps: 0, lora_r: 16, lora_alpha: 32, beta: 0.1, alpha: 0.0009765625, ...}
 //             # STIC stage 1 on the base model: generate-pref on the unlabeled pool, train-dpo
 //             # (a LoRA adapter), eval of base + adapter; dpo.max_steps 0 (the default) skips it
+//   describe: {max_new_tokens: 160, batch_size: 64, temperature: 0.2, seed: 0}
+//   sft2:     {max_steps: 0, lr: 2.0e-5, lora_dropout: 0.05, ...}
+//             # STIC stage 2 after stage 1: describe the stage-2 pool with base + stage-1 adapter,
+//             # infuse the descriptions into data/stage2_sft.json, train-sft --adapter continuing the
+//             # stage-1 adapter; sft2.max_steps 0 (the default) skips it
+//   eval:     {..., dar: false, dar_max_new_tokens: 160}
+//             # dar: every model evaluated is evaluated again with describe-and-respond
 //   report:   {examples: 6}
 //
 // Unknown keys are an error naming the file, line and the valid keys: a typo never silently
@@ -60,6 +67,19 @@ struct DpoStage {
   std::string alpha_norm = "sum", loss_type = "sigmoid";
 };
 
+// STIC stage 2 in the pipeline: the stage-1 model describes the stage-2 pool (stic describe), the
+// descriptions are infused into its instruction records (stic infuse), and train-sft continues
+// the stage-1 adapter on them.
+struct DescribeStage {
+  int max_new_tokens = 160, batch_size = 64;
+  double temperature = 0.2;
+  uint64_t seed = 0;
+};
+struct Sft2Stage {
+  TrainStage train;  // max_steps 0: no stage 2
+  double lora_dropout = 0.05;
+};
+
 struct Recipe {
   std::string path, name;
   int threads = 0;
@@ -71,9 +91,14 @@ struct Recipe {
   // weight_decay, max_grad_norm, schedule, log_every, save_every, seed.
   TrainStage vision, pretrain, base, instruct;
   int eval_batch_size = 32, eval_max_new_tokens = 160;
+  bool eval_dar = false;           // also evaluate every model with describe-and-respond
+  int eval_dar_max_new_tokens = 160;
   PrefStage pref;
   DpoStage dpo;
+  DescribeStage describe;
+  Sft2Stage sft2;
   bool stic() const { return dpo.train.max_steps > 0; }
+  bool stage2() const { return stic() && sft2.train.max_steps > 0; }
   int report_examples = 6;
 
   nlohmann::json to_json() const;  // the resolved recipe (written to WORKDIR/recipe.json)

@@ -72,15 +72,14 @@ std::vector<std::pair<double, double>> read_loss(const std::string& metrics, dou
   return pts;
 }
 
-// STIC stage 1 against the base model: one row per model, the ground-truth columns.
+// STIC against the base model: one row per model evaluated (base, + stage 1, + stage 2, each
+// with and without describe-and-respond), the ground-truth columns.
 struct SticSection {
   std::string md, html;
 };
 SticSection stic_section(const Recipe& r, const std::string& wd, const json& base) {
   SticSection out;
-  const std::string p1 = wd + "/eval_stage1/summary.json";
-  if (!r.stic() || !file_exists(p1)) return out;
-  const json s1 = json::parse(read_text_file(p1));
+  if (!r.stic() || !file_exists(wd + "/eval_stage1/summary.json")) return out;
   auto at = [](const json& S, std::initializer_list<const char*> path) {
     const json* p = &S;
     for (const char* k : path) {
@@ -101,7 +100,17 @@ SticSection stic_section(const Recipe& r, const std::string& wd, const json& bas
     return v;
   };
   for (auto& t : tasks) cols.push_back("VQA " + t);
-  const std::vector<std::pair<std::string, std::vector<std::string>>> rows = {{"base", row(base)}, {"+ stage 1 (DPO)", row(s1)}};
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+  std::string tables;  // links to the full tables
+  for (const auto& [name, dir] : std::vector<std::pair<std::string, std::string>>{
+           {"base", "eval"}, {"base + DaR", "eval_dar"}, {"+ stage 1 (DPO)", "eval_stage1"},
+           {"+ stage 1 + DaR", "eval_stage1_dar"}, {"+ stage 2 (infused SFT)", "eval_stage2"},
+           {"+ stage 2 + DaR", "eval_stage2_dar"}}) {
+    const std::string p = wd + "/" + dir + "/summary.json";
+    if (!file_exists(p)) continue;
+    rows.emplace_back(name, row(dir == "eval" ? base : json::parse(read_text_file(p))));
+    tables += (tables.empty() ? "" : ", ") + str_cat("[", dir, "/summary.md](", dir, "/summary.md)");
+  }
   std::string quality;
   if (file_exists(wd + "/pref/quality/summary.md")) quality = read_text_file(wd + "/pref/quality/summary.md");
   std::error_code ec;
@@ -111,10 +120,24 @@ SticSection stic_section(const Recipe& r, const std::string& wd, const json& bas
       "preferred answer; a hallucination prompt or a corrupted image for the dispreferred one), and learned from "
       "those pairs with DPO + alpha * NLL of the preferred answer (stic train-dpo, a LoRA adapter). "
       "Percentages on the held-out images; CHAIR: lower is better.";
+  const std::string stage2_text =
+      r.stage2() ? str_cat("Stage 2: the stage-1 model described the stage-2 pool's images (stic describe), the descriptions "
+                           "were infused into that pool's instruction records (stic infuse) and the stage-1 adapter "
+                           "continued on them (stic train-sft --adapter, ", r.sft2.train.max_steps, " steps, lr ",
+                           r.sft2.train.lr, ").")
+                 : std::string();
+  const std::string dar_text =
+      r.eval_dar ? std::string("DaR (describe-and-respond): the model first describes each image (greedy, \"Detail the "
+                               "composition and subjects within the frame.\"), then answers with its description "
+                               "infused into the question.")
+                 : std::string();
   std::ostringstream md, h;
-  md << "## STIC stage 1: self-training on the unlabeled images\n\n" << intro << " " << r.dpo.train.max_steps
+  md << "## STIC: self-training on the unlabeled images\n\n" << intro << " " << r.dpo.train.max_steps
      << " DPO steps, LoRA r " << r.dpo.lora_r << ", beta " << r.dpo.beta << ", alpha " << r.dpo.alpha << " ("
-     << r.dpo.alpha_norm << ").\n\n| model |";
+     << r.dpo.alpha_norm << ").";
+  if (!stage2_text.empty()) md << " " << stage2_text;
+  if (!dar_text.empty()) md << " " << dar_text;
+  md << "\n\n| model |";
   for (auto& c : cols) md << " " << c << " |";
   md << "\n|---|";
   for (size_t i = 0; i < cols.size(); ++i) md << "---|";
@@ -124,13 +147,16 @@ SticSection stic_section(const Recipe& r, const std::string& wd, const json& bas
     for (auto& x : v) md << " " << x << " |";
     md << "\n";
   }
-  md << "\nFull tables: [eval/summary.md](eval/summary.md), [eval_stage1/summary.md](eval_stage1/summary.md).\n\n";
+  md << "\nFull tables: " << tables << ".\n\n";
   if (!quality.empty())
     md << "### The self-built preference pairs against the ground truth\n\nHow often the preferred answer hallucinates "
           "fewer objects than the dispreferred one, by how the dispreferred one was made:\n\n"
        << quality.substr(quality.find('\n') + 1) << "\n";
   md << "### DPO training\n\n![DPO loss, reward margins and accuracies](report/dpo.svg)\n\n";
-  h << "<h2>STIC stage 1: self-training on the unlabeled images</h2>\n<p>" << html_escape(intro) << "</p>\n<table><tr><th>model</th>";
+  h << "<h2>STIC: self-training on the unlabeled images</h2>\n<p>" << html_escape(intro) << "</p>\n";
+  if (!stage2_text.empty()) h << "<p>" << html_escape(stage2_text) << "</p>\n";
+  if (!dar_text.empty()) h << "<p>" << html_escape(dar_text) << "</p>\n";
+  h << "<table><tr><th>model</th>";
   for (auto& c : cols) h << "<th>" << html_escape(c) << "</th>";
   h << "</tr>\n";
   for (auto& [name, v] : rows) {
@@ -176,6 +202,9 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
                       read_loss(wd + "/instruct/metrics.jsonl", p_steps + static_cast<double>(r.base.max_steps))});
   if (r.pretrain.max_steps > 0)
     curves.push_back({"pretraining (grounded captions)", "#2ca02c", read_loss(wd + "/pretrain/metrics.jsonl", 0)});
+  if (r.stage2())  // STIC stage 2's SFT on the infused records, after the base steps
+    curves.push_back({"STIC stage 2 (infused SFT, LoRA)", "#ff7f0e",
+                      read_loss(wd + "/sft2/metrics.jsonl", p_steps + static_cast<double>(r.base.max_steps))});
   if (r.vision.max_steps > 0)  // its own steps (before pretraining), its own loss
     curves.push_back({"vision tower alone", "#9467bd", read_loss(wd + "/vision/metrics.jsonl", 0)});
   write_file_atomic(wd + "/report/loss.svg", loss_svg(curves));
@@ -189,14 +218,16 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
     read_jsonl(world + "/gt/descriptions.jsonl",
                [&](size_t, const json& j) { truth[j.value("image", std::string())] = j.value("description", std::string()); },
                [](size_t, const std::string&) {});
-  std::map<std::string, std::string> stage1_text;  // image -> the description after STIC stage 1
-  if (file_exists(wd + "/eval_stage1/per_item.jsonl"))
-    read_jsonl(
-        wd + "/eval_stage1/per_item.jsonl",
-        [&](size_t, const json& j) {
-          if (j.value("type", std::string()) == "describe") stage1_text[j.value("image", std::string())] = j.value("text", std::string());
-        },
-        [](size_t, const std::string&) {});
+  // image -> the description after STIC stage 1 / stage 2
+  std::map<std::string, std::string> stage1_text, stage2_text;
+  for (auto [dir, m] : {std::pair{"eval_stage1", &stage1_text}, std::pair{"eval_stage2", &stage2_text}})
+    if (file_exists(wd + "/" + dir + "/per_item.jsonl"))
+      read_jsonl(
+          wd + "/" + dir + "/per_item.jsonl",
+          [&](size_t, const json& j) {
+            if (j.value("type", std::string()) == "describe") (*m)[j.value("image", std::string())] = j.value("text", std::string());
+          },
+          [](size_t, const std::string&) {});
   struct Example {
     std::string image, text, truth, png;
     std::vector<std::string> halluc, missed;
@@ -305,6 +336,7 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
        << "\">\n\n";
     md << "- **model:** " << e.text << "\n";
     if (stage1_text.count(e.image)) md << "- **after STIC stage 1:** " << stage1_text[e.image] << "\n";
+    if (stage2_text.count(e.image)) md << "- **after STIC stage 2:** " << stage2_text[e.image] << "\n";
     md << "- **truth:** " << e.truth << "\n";
     md << "- invented: " << comma_list(e.halluc) << "; missed: " << comma_list(e.missed) << "\n\n";
   }
@@ -351,6 +383,7 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
     h << "<div class=\"ex\"><img class=\"px\" src=\"" << e.png << "\"><div><p><b>model:</b> " << html_escape(e.text)
       << "</p>";
     if (stage1_text.count(e.image)) h << "<p><b>after STIC stage 1:</b> " << html_escape(stage1_text[e.image]) << "</p>";
+    if (stage2_text.count(e.image)) h << "<p><b>after STIC stage 2:</b> " << html_escape(stage2_text[e.image]) << "</p>";
     h << "<p><b>truth:</b> " << html_escape(e.truth) << "</p><p>invented: " << html_escape(comma_list(e.halluc))
       << "; missed: " << html_escape(comma_list(e.missed)) << "</p></div></div>\n";
   }
