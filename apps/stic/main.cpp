@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   stic::app::register_generate_pref(app);
   stic::app::register_world(app);
   stic::app::register_describe(app);
+  stic::app::register_export(app);
   stic::app::register_train_sft(app);
   stic::app::register_train_dpo(app);
   stic::app::register_train_vision(app);

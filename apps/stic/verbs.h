@@ -16,6 +16,7 @@ void register_generate(CLI::App& app);
 void register_generate_pref(CLI::App& app);  // generate-pref, convert
 void register_world(CLI::App& app);  // world, world-score
 void register_describe(CLI::App& app);  // describe, infuse: STIC stage 2
+void register_export(CLI::App& app);    // export: adapter merged into a full checkpoint
 void register_train_sft(CLI::App& app);
 void register_train_dpo(CLI::App& app);  // train-dpo: STIC stage 1
 void register_train_vision(CLI::App& app);  // train-vision: the world model's vision tower alone

@@ -183,6 +183,52 @@ TEST(Lora, MergeEqualsAdapterAndExportReloads) {
   stic::remove_tree(d);
 }
 
+// HF's sharded layout (shards filled in key order, an index naming each tensor's shard and the
+// total size) and a stored dtype: the bf16 export holds exactly the bf16 rounding of the fp32
+// merge, and loads back to the same logits as that rounding.
+TEST(Lora, ExportShardedInBf16) {
+  stic::LoraConfig c;
+  auto m = stic_adapter_model(&c);
+  auto d = tmpdir("export_sharded");
+  stic::ExportOptions eo;
+  eo.dtype = torch::kBFloat16;
+  eo.max_shard_bytes = 40000;
+  stic::export_merged(m, d, eo);
+  EXPECT_FALSE(stic::file_exists(d + "/model.safetensors"));
+  auto index = nlohmann::json::parse(stic::read_text_file(d + "/model.safetensors.index.json"));
+  std::map<std::string, int64_t> bytes_per_shard, tensors_per_shard;
+  int64_t total = 0;
+  for (auto& [k, f] : index["weight_map"].items()) {
+    stic::SafetensorsFile sf(d + "/" + f.get<std::string>());
+    auto t = sf.get(k);
+    EXPECT_EQ(t.scalar_type(), torch::kBFloat16) << k;
+    bytes_per_shard[f.get<std::string>()] += t.numel() * 2;
+    tensors_per_shard[f.get<std::string>()] += 1;
+    total += t.numel() * 2;
+  }
+  EXPECT_GE(bytes_per_shard.size(), 3u);
+  EXPECT_EQ(index["metadata"]["total_size"].get<int64_t>(), total);
+  const std::string last = bytes_per_shard.rbegin()->first;
+  EXPECT_NE(last.find(std::to_string(bytes_per_shard.size()) + ".safetensors"), std::string::npos) << last;
+  for (auto& [f, b] : bytes_per_shard)  // over the limit only as a single tensor larger than it
+    EXPECT_TRUE(b <= 40000 || tensors_per_shard[f] == 1) << f << " holds " << b << " bytes";
+  auto cfg = nlohmann::json::parse(stic::read_text_file(d + "/config.json"));
+  EXPECT_EQ(cfg["torch_dtype"], "bfloat16");
+  // every stored tensor is the bf16 of the in-memory fp32 merge
+  for (auto& p : m->named_parameters()) {
+    const std::string name = p.key();
+    if (name.find("lm_head") != std::string::npos) continue;
+    const auto dot = name.rfind('.');
+    const std::string key = dot == std::string::npos
+                                ? stic::peft_module_name(name, stic::AdapterKeyStyle::HfV4)
+                                : stic::peft_module_name(name.substr(0, dot), stic::AdapterKeyStyle::HfV4) + name.substr(dot);
+    ASSERT_TRUE(index["weight_map"].contains(key)) << key;
+    stic::SafetensorsFile sf(d + "/" + index["weight_map"][key].get<std::string>());
+    EXPECT_TRUE(torch::equal(sf.get(key), p.value().detach().to(torch::kBFloat16))) << key;
+  }
+  stic::remove_tree(d);
+}
+
 TEST(Lora, ExportOriginalLayout) {
   stic::LoadOptions o;
   stic::LoadedModel orig(kParity + "/orig_mistral", o);

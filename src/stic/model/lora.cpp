@@ -424,7 +424,48 @@ void detach_all_lora(Llava& model) {
   for (auto& [n, l] : named_linears(model)) l->detach_lora();
 }
 
-void export_merged(Llava& model, const std::string& out_dir) {
+namespace {
+
+// Writes `w` as one model.safetensors or as HF's shards + index (ExportOptions).
+void save_sharded(const std::string& dir, std::map<std::string, torch::Tensor>& w, const ExportOptions& o) {
+  if (o.dtype != torch::ScalarType::Undefined)
+    for (auto& [k, t] : w)
+      if (t.is_floating_point()) t = t.to(o.dtype).contiguous();
+  std::vector<std::map<std::string, torch::Tensor>> shards(1);
+  int64_t in_shard = 0, total = 0;
+  for (auto& [k, t] : w) {
+    const int64_t bytes = static_cast<int64_t>(t.numel() * t.element_size());
+    if (in_shard > 0 && in_shard + bytes > o.max_shard_bytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back()[k] = t;
+    in_shard += bytes;
+    total += bytes;
+  }
+  // a re-export must not leave an older layout's files for a loader to mix up
+  for (auto& e : fs::directory_iterator(dir)) {
+    const std::string fn = e.path().filename().string();
+    if (starts_with(fn, "model") && (ends_with(fn, ".safetensors") || fn == "model.safetensors.index.json"))
+      fs::remove(e.path());
+  }
+  if (shards.size() == 1) {
+    save_safetensors(dir + "/model.safetensors", shards[0], {{"format", "pt"}});
+    return;
+  }
+  nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", nlohmann::json::object()}};
+  char name[64];
+  for (size_t i = 0; i < shards.size(); ++i) {
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+    save_safetensors(dir + "/" + name, shards[i], {{"format", "pt"}});
+    for (auto& [k, t] : shards[i]) index["weight_map"][k] = name;
+  }
+  write_file_atomic(dir + "/model.safetensors.index.json", index.dump(2) + "\n");
+}
+
+}  // namespace
+
+void export_merged(Llava& model, const std::string& out_dir, const ExportOptions& opts) {
   merge_all_lora(model);
   const auto& cfg = model->cfg;
   std::error_code ec;
@@ -446,14 +487,27 @@ void export_merged(Llava& model, const std::string& out_dir) {
     }
     main[dot == std::string::npos ? peft_module_name(n, style) : peft_module_name(mod, style) + leaf] = t;
   }
-  save_safetensors(out_dir + "/model.safetensors", main, {{"format", "pt"}});
+  save_sharded(out_dir, main, opts);
   // configs, tokenizer, preprocessor: everything but weights
   for (auto& e : fs::directory_iterator(cfg.dir)) {
     if (!e.is_regular_file()) continue;
     const std::string fn = e.path().filename().string();
     if (ends_with(fn, ".safetensors") || fn == "model.safetensors.index.json" || ends_with(fn, ".bin")) continue;
+    if (fs::weakly_canonical(e.path()) == fs::weakly_canonical(fs::path(out_dir) / fn)) continue;  // exported in place
     fs::copy_file(e.path(), fs::path(out_dir) / fn, fs::copy_options::overwrite_existing, ec);
     if (ec) fail(out_dir, ": cannot copy ", e.path().string(), ": ", ec.message());
+  }
+  if (opts.dtype != torch::ScalarType::Undefined && file_exists(out_dir + "/config.json")) {
+    // the stored dtype, where transformers reads it (torch_dtype in 4.x, dtype in 5.x)
+    nlohmann::ordered_json c = nlohmann::ordered_json::parse(read_text_file(out_dir + "/config.json"));
+    const std::string name = opts.dtype == torch::kBFloat16 ? "bfloat16" : opts.dtype == torch::kFloat16 ? "float16" : "float32";
+    for (const char* k : {"torch_dtype", "dtype"})
+      if (c.contains(k) || std::string(k) == "torch_dtype") c[k] = name;
+    for (const char* sub : {"text_config", "vision_config"})
+      if (c.contains(sub) && c[sub].is_object())
+        for (const char* k : {"torch_dtype", "dtype"})
+          if (c[sub].contains(k)) c[sub][k] = name;
+    write_file_atomic(out_dir + "/config.json", c.dump(2) + "\n");
   }
   if (original && !cfg.vision_dir.empty()) {
     // the vision tower goes where config.json's mm_vision_tower points when that is inside the
@@ -468,6 +522,9 @@ void export_merged(Llava& model, const std::string& out_dir) {
         if (e.is_regular_file() && !ends_with(fn, ".safetensors") && !ends_with(fn, ".bin"))
           fs::copy_file(e.path(), dst / fn, fs::copy_options::overwrite_existing, ec);
       }
+      if (opts.dtype != torch::ScalarType::Undefined)
+        for (auto& [k, t] : vision)
+          if (t.is_floating_point()) t = t.to(opts.dtype).contiguous();
       save_safetensors((dst / "model.safetensors").string(), vision, {{"format", "pt"}});
     }
   }

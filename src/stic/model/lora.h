@@ -98,10 +98,18 @@ AdapterLoadReport load_adapter(Llava& model, const std::string& dir, LoraConfig*
 // Folds every adapter into its base weight and removes it.
 void merge_all_lora(Llava& model);
 void detach_all_lora(Llava& model);
-// Merges, then writes a full checkpoint folder in the model's own layout (model.safetensors
-// with the source checkpoint's key names, config.json, tokenizer and preprocessor files copied;
-// an original-layout vision folder inside the source folder is copied too), loadable by
-// load_llava and by HF.
-void export_merged(Llava& model, const std::string& out_dir);
+// Merges, then writes a full checkpoint folder in the model's own layout (the source checkpoint's
+// key names, config.json, tokenizer and preprocessor files copied; an original-layout vision
+// folder inside the source folder is copied too), loadable by load_llava and by HF.
+struct ExportOptions {
+  // the stored dtype; Undefined = as the parameters are. (Merge in fp32, then cast: the bf16 of
+  // a merged fp32 weight, not a bf16 merge.)
+  torch::ScalarType dtype = torch::ScalarType::Undefined;
+  // above this many bytes, HF's sharded layout: model-0000i-of-0000n.safetensors +
+  // model.safetensors.index.json ({"metadata": {"total_size"}, "weight_map"}); one shard holds at
+  // least one tensor, shards are filled in key order as transformers' save_pretrained does
+  int64_t max_shard_bytes = 5'000'000'000;
+};
+void export_merged(Llava& model, const std::string& out_dir, const ExportOptions& opts = {});
 
 }  // namespace stic
