@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what stic needs on Debian 12 (as root, or with sudo) and builds it into build/.
 # Idempotent: packages already present are not reinstalled; the build is incremental (ccache).
+# Warnings are errors (Debian 12's g++, which CI uses); STIC_WERROR=OFF for another compiler.
+# scripts/demo.sh and scripts/test.sh both build through here: one build serves both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 JOBS=${STIC_JOBS:-$(nproc)}
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSTIC_WERROR=${STIC_WERROR:-OFF} >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSTIC_WERROR=${STIC_WERROR:-ON} >/dev/null
 echo "[setup] building with $JOBS jobs (first build: ~6 minutes on 2 cores)"
 start=$(date +%s)
 cmake --build build -j "$JOBS" 2>&1 | grep -E "error|warning|Built target" || true
