@@ -36,7 +36,9 @@ DpoRunResult run_dpo(const DpoRunOptions& o) {
   check_dpo_options(o.dpo.loss);
   LoadedModel lm(o.model, load_options(o.device, o.dtype, o.vision_tower));
   if (!o.image_mode.empty()) lm.set_image_mode(parse_image_mode(o.image_mode));
-  const TrainSetup setup = setup_training(lm, o.setup);
+  TrainSetupOptions setup_opts = o.setup;
+  setup_opts.init_seed = o.train.seed;  // the same --seed, the same initial adapter
+  const TrainSetup setup = setup_training(lm, setup_opts);
   if (!o.precompute_ref) {
     if (setup.full)
       fail("train-dpo: --full has no adapter to disable for the reference; add --precompute-ref (the reference is then "

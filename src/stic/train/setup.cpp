@@ -50,6 +50,7 @@ TrainSetup setup_training(LoadedModel& lm, const TrainSetupOptions& o) {
     for (auto& [n, l] : named_linears(model))
       if (l->has_lora()) l->lora_dropout = o.lora.dropout;  // this run's dropout on the continued adapter
   } else if (!o.full) {
+    torch::manual_seed(o.init_seed);
     apply_lora(model, s.lora);
   }
   if (o.lora_compute != "input" && o.lora_compute != "fp32")

@@ -31,6 +31,10 @@ struct TrainSetupOptions {
   // activations' dtype, as autocast; default) or "fp32" (activations cast up: PEFT without
   // autocast). The weights and optimizer state stay fp32 either way; fp32 models are unaffected.
   std::string lora_compute = "input";
+  // torch's generators are seeded with this before a fresh adapter is made, so LoRA A's
+  // kaiming init (and later dropout masks) are the same for the same --seed; the run verbs set
+  // it from the training seed
+  uint64_t init_seed = 42;
 };
 
 struct TrainSetup {

@@ -10,7 +10,9 @@ namespace stic {
 
 SftRunResult run_sft(const SftRunOptions& o) {
   LoadedModel lm(o.model, load_options(o.device, o.dtype, o.vision_tower));
-  const TrainSetup setup = setup_training(lm, o.setup);
+  TrainSetupOptions setup_opts = o.setup;
+  setup_opts.init_seed = o.train.seed;  // the same --seed, the same initial adapter
+  const TrainSetup setup = setup_training(lm, setup_opts);
   create_output_dir(o.output_dir);
   SftOptions so;
   so.template_name = o.template_name;
