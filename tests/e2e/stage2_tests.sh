@@ -162,5 +162,16 @@ PY
 "$STIC" chat --model $M --adapter "$T/stage2" --image "$IMG/china.jpg" --prompt "Describe." --max-new-tokens 4 >"$T/chat.txt" 2>&1 \
   && ok "chat --adapter loads the stage-2 adapter" || bad "chat stage 2: $(tail -2 "$T/chat.txt")"
 
+# the paper's stage-2 recipe (flat flags) continues the adapter with its settings; flags win
+"$STIC" train-sft --recipe recipes/stic-stage2.yaml --model $M --adapter "$T/stage1" --data "$T/s2/infused.json" \
+  --image-dir "$T/imgs" --output-dir "$T/stage2r" --device cpu --dtype auto --max-steps 1 --batch-size 2 --grad-accum 1 \
+  --no-progress >"$T/s2r.log" 2>&1 \
+  && python3 - "$T/stage2r/train_config.json" <<'PY' && ok "recipes/stic-stage2.yaml: lr 2e-5, cosine, 3% warm-up, dropout 0.05, length 2048 on the continued adapter" || bad "stage-2 recipe: $(tail -3 "$T/s2r.log")"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["lr"] == 2e-5 and c["schedule"] == "cosine" and c["warmup_ratio"] == 0.03 and c["lora_dropout"] == 0.05, c
+assert c["max_length"] == 2048 and c["template"] == "vicuna_v1" and c["lora_r"] == 4 and c["batch_size"] == 2, c
+PY
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
