@@ -26,17 +26,7 @@ struct DescribeArgs {
 
 int run_describe_verb(DescribeArgs a) {
   DescribeOptions& o = a.o;
-  o.model = a.m.model;
-  o.adapter = a.m.adapter;
-  o.device = a.m.device;
-  o.dtype = a.m.dtype;
-  o.vision_tower = a.m.vision_tower;
-  o.template_name = a.s.tmpl;
-  o.max_new_tokens = a.s.max_new_tokens;
-  o.temperature = a.s.temperature;
-  o.top_p = a.s.top_p;
-  o.top_k = a.s.top_k;
-  o.seed = a.s.seed;
+  apply_generation_flags(a.m, a.s, o);
   if (!a.shard.empty()) o.shard = parse_shard(a.shard);
   o.progress = !a.quiet;
   const DescribeResult r = run_describe(o);

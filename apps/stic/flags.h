@@ -30,6 +30,24 @@ struct SamplingFlags {
 };
 void add_sampling_flags(CLI::App* c, SamplingFlags& s, const std::string& seed_help, bool with_top_k);
 
+// Copies the model and sampling flags into a generation verb's options struct (the fields
+// model, adapter, device, dtype, vision_tower, template_name, max_new_tokens, temperature,
+// top_p, top_k, seed: PrefGenOptions, DescribeOptions).
+template <class Options>
+void apply_generation_flags(const ModelFlags& m, const SamplingFlags& s, Options& o) {
+  o.model = m.model;
+  o.adapter = m.adapter;
+  o.device = m.device;
+  o.dtype = m.dtype;
+  o.vision_tower = m.vision_tower;
+  o.template_name = s.tmpl;
+  o.max_new_tokens = s.max_new_tokens;
+  o.temperature = s.temperature;
+  o.top_p = s.top_p;
+  o.top_k = s.top_k;
+  o.seed = s.seed;
+}
+
 // The flags every training verb has: steps / epochs, lr, schedule, warm-up, batch, accumulation,
 // clipping, weight decay, LoRA r / alpha / dropout / targets, checkpoints, resume, seed,
 // gradient checkpointing, MFU peak.

@@ -56,15 +56,7 @@ DescribeResult run_describe(const DescribeOptions& o) {
     if (printed++ < 10) std::fprintf(stderr, "stic describe: %s\n", message.c_str());
   };
   if (looks_like_image_list(o.data)) {
-    std::istringstream in(read_text_file(o.data));
-    std::string line;
-    size_t n = 0;
-    while (std::getline(in, line)) {
-      ++n;
-      const std::string s = strip(line);
-      if (s.empty() || s[0] == '#') continue;
-      items.push_back({s, s, n});
-    }
+    for (const auto& [n, s] : read_list_file(o.data)) items.push_back({s, s, n});
   } else {
     read_json_records(
         o.data, "a list of LLaVA records",

@@ -37,13 +37,7 @@ bool image_extension(const std::string& name) {
 std::vector<ImageItem> list_images(const PrefGenOptions& o) {
   std::vector<ImageItem> items;
   if (!o.image_list.empty()) {
-    std::istringstream in(read_text_file(o.image_list));
-    std::string line;
-    size_t n = 0;
-    while (std::getline(in, line)) {
-      ++n;
-      const std::string s = strip(line);
-      if (s.empty() || s[0] == '#') continue;
+    for (const auto& [n, s] : read_list_file(o.image_list)) {
       const std::string path = !o.image_dir.empty() && fs::path(s).is_relative() ? (fs::path(o.image_dir) / s).string() : s;
       items.push_back({s, path, n});
     }

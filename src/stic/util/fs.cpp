@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "stic/util/error.h"
+#include "stic/util/strings.h"
 
 namespace stic {
 
@@ -68,6 +69,17 @@ bool remove_tree(const std::string& path) {
   if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT;
   if (!S_ISDIR(st.st_mode)) return ::unlink(path.c_str()) == 0;
   return ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0;
+}
+
+std::vector<std::pair<size_t, std::string>> read_list_file(const std::string& path) {
+  std::vector<std::pair<size_t, std::string>> out;
+  std::istringstream in(read_text_file(path));
+  std::string line;
+  for (size_t n = 1; std::getline(in, line); ++n) {
+    const std::string s = strip(line);
+    if (!s.empty() && s[0] != '#') out.emplace_back(n, s);
+  }
+  return out;
 }
 
 }  // namespace stic

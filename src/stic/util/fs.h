@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace stic {
 
@@ -29,6 +31,9 @@ class AtomicFile {
 void write_file_atomic(const std::string& path, const std::string& text);
 std::string read_text_file(const std::string& path);  // throws stic::Error naming the path
 bool file_exists(const std::string& path);
+// The entries of a list file (image lists): each line stripped; blank lines and lines starting
+// with '#' skipped; with their 1-based line numbers. Throws stic::Error naming an unreadable path.
+std::vector<std::pair<size_t, std::string>> read_list_file(const std::string& path);
 bool dir_exists(const std::string& path);
 // Removes a file or a folder tree (no-op when absent; symlinks are removed, not followed).
 // Returns false if something could not be removed. POSIX nftw rather than
