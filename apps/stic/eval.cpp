@@ -62,7 +62,7 @@ void register_eval(CLI::App& app) {
   c->add_option("--dtype", a->w.dtype, "auto|fp32|bf16|fp16");
   c->add_flag("--dar", a->w.dar,
               "describe-and-respond: describe each image first (greedy), then ask with the description infused");
-  c->add_option("--dar-prompt", a->w.dar_prompt, "DaR's description prompt");
+  c->add_option("--dar-prompt", a->w.dar_prompt, "DaR's description prompt (default: \"Detail the composition and subjects within the frame.\")");
   c->add_option("--dar-max-new-tokens", a->w.dar_max_new_tokens, "DaR's description length limit")
       ->check(CLI::PositiveNumber);
   c->add_option("--dar-model", a->w.dar_model, "describe with this model instead (DaR)");

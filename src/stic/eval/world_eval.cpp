@@ -43,7 +43,7 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
                     nlohmann::json({{"verb", "eval"}, {"benchmark", "world"}, {"model", o.model}, {"adapter", o.adapter},
                                     {"data", o.world}, {"device", o.device}, {"dtype", o.dtype},
                                     {"batch_size", o.batch_size}, {"max_new_tokens", o.max_new_tokens},
-                                    {"dar", o.dar ? nlohmann::json({{"prompt", o.dar_prompt},
+                                    {"dar", o.dar ? nlohmann::json({{"prompt", o.dar_prompt.empty() ? stic_dar_prompt() : o.dar_prompt},
                                                                      {"max_new_tokens", o.dar_max_new_tokens},
                                                                      {"model", o.dar_model.empty() ? o.model : o.dar_model},
                                                                      {"adapter", o.dar_model.empty() ? o.adapter : o.dar_adapter}})

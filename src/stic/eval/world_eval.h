@@ -30,7 +30,7 @@ struct WorldEvalOptions {
   int max_new_tokens = 160;
   bool progress = true;
   bool dar = false;
-  std::string dar_prompt = "Detail the composition and subjects within the frame.";
+  std::string dar_prompt;  // "" = DaR's (text/stic_prompts.h, stic_dar_prompt)
   int dar_max_new_tokens = 1024;
   std::string dar_model, dar_adapter;  // "" = the evaluated model and adapter
 };
