@@ -57,6 +57,8 @@ void register_describe(CLI::App& app) {
       ->check(CLI::IsMember({"pad", "anyres", "crop"}));
   c->add_option("--batch-size", a->o.batch_size, "concurrent sequences")->check(CLI::PositiveNumber);
   c->add_option("--shard", a->shard, "i/n: this process's part of the images (by a stable hash of the image)");
+  c->add_option("--stats", a->o.stats, "write the engine's counters and timings as JSON (benchmarks)");
+  c->add_flag("--ignore-eos", a->o.ignore_eos, "always generate --max-new-tokens (benchmarks)");
   c->add_flag("--quiet", a->quiet, "no progress bar");
   verb_callbacks()[c] = [a] { return run_describe_verb(*a); };
 

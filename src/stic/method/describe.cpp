@@ -100,6 +100,7 @@ DescribeResult run_describe(const DescribeOptions& o) {
   jo.out = o.out;
   jo.verb = "describe";
   jo.engine.max_batch = o.batch_size;
+  jo.engine.ignore_eos = o.ignore_eos;
   jo.progress = o.progress;
   BatchJob job(jo);  // no shard here: the split is by image, below
 
@@ -196,6 +197,13 @@ DescribeResult run_describe(const DescribeOptions& o) {
                                {"seconds", res.seconds},
                                {"images_per_s", res.seconds > 0 ? (res.described + res.failed) / res.seconds : 0.0}}}};
   write_file_atomic(o.out + ".summary.json", res.summary.dump(1) + "\n");
+  if (!o.stats.empty()) {
+    nlohmann::json sj = engine_stats_json(res.stats);
+    sj["batch_size"] = o.batch_size;
+    sj["images"] = res.described;
+    sj["images_per_s"] = res.seconds > 0 ? res.described / res.seconds : 0.0;
+    write_file_atomic(o.stats, sj.dump(1) + "\n");
+  }
   return res;
 }
 

@@ -42,6 +42,8 @@ struct DescribeOptions {
   uint64_t seed = 0;
   Shard shard;
   bool progress = true;
+  bool ignore_eos = false;  // always max_new_tokens (benchmarks)
+  std::string stats;        // engine counters and timings as JSON (benchmarks); "" = none
 };
 
 struct DescribeResult {
