@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The import graph of src/stic (shared/design.md, "Layers"): a layer includes only itself and the
-# layers below it — util -> io/image/text -> model/world -> infer/train -> method/eval -> apps.
-# infer and train are siblings (train never includes infer), so are model and world; eval never
+# layers below it — util -> io/image/text -> model/world/score -> infer/train -> method/eval -> apps.
+# infer and train are siblings (train never includes infer), so are model, world and score (the
+# benchmark files and their scoring rules, no model); eval never
 # includes method (method may run eval stages). Fails naming each include that points up or sideways.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,10 +13,11 @@ declare -A allowed=(
   [text]="util text"
   [model]="util io image text model"
   [world]="util io image text world"
+  [score]="util io image text score"
   [infer]="util io image text model world infer"
   [train]="util io image text model world train"
-  [eval]="util io image text model world infer train eval"
-  [method]="util io image text model world infer train eval method"
+  [eval]="util io image text model world score infer train eval"
+  [method]="util io image text model world score infer train eval method"
 )
 bad=0
 for layer in "${!allowed[@]}"; do
