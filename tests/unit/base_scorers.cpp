@@ -155,6 +155,24 @@ TEST(Scorers, ScienceQaParseFollowsEvalScienceQa) {
   EXPECT_EQ(scienceqa_parse("The answer is F.", 5), -1);    // not among A..E
 }
 
+// A real answer set (LLaVA-13B on ScienceQA test, from the LLaVA repository) with the official
+// scorer's verdicts: every unparsable output and 300 drawn ones (tools/make_sqa_golden.py)
+TEST(Scorers, ScienceQaParseReproducesTheOfficialVerdictsOnRealOutputs) {
+  const json d = json::parse(stic::read_text_file(std::string(STIC_SOURCE_DIR) +
+                                                  "/tests/fixtures/scorers/sqa_llava13b_sample.json"));
+  int n = 0, failed = 0;
+  for (const auto& it : d["items"]) {
+    const std::string pid = it["pid"];
+    // five choices (ScienceQA's most): the verdicts do not depend on the count here. The four
+    // FAILED: two without "The answer is X.", one naming G, one (19531) naming B and then C
+    EXPECT_EQ(scienceqa_parse(it["output"].get<std::string>(), 5), it["result"].get<int>()) << "pid " << pid;
+    ++n;
+    failed += it["result"].get<int>() == -1;
+  }
+  EXPECT_EQ(n, 304);
+  EXPECT_EQ(failed, 4);
+}
+
 TEST(Scorers, ScienceQaFilesAccuracyAndImgAccuracy) {
   TempDir t;
   fs::create_directories(t / "sqa/1");
