@@ -32,6 +32,12 @@ dpo_rejected_sign | src/stic/train/dpo_loss.cpp | ("const auto z = (pc - rc) - (
 dpo_reference_keeps_adapter | src/stic/train/dpo.cpp | ("    off = std::make_unique<AdapterDisabledGuard>();\n", "")
 infuse_marker_left_in_question | src/stic/text/stic_prompts.cpp | ("  for (size_t p; (p = question.find(marker)) != std::string::npos;) question.erase(p, marker.size());\n", "")
 describe_prompt_by_record_order | src/stic/method/describe.cpp | ("describe_prompt_index(o.seed, image, prompts.normal.size())", "describe_prompt_index(o.seed, std::to_string(reqs.size()), prompts.normal.size())")
+pope_no_case_insensitive | src/stic/score/benchmark.cpp | ('if (w == "No" || w == "not" || w == "no") return "no";', 'if (w == "No" || w == "NO" || w == "not" || w == "no") return "no";')
+sqa_answer_is_needs_no_next_char | src/stic/score/benchmark.cpp | ('static const std::regex re("The answer is ([A-Z]).");', 'static const std::regex re("The answer is ([A-Z])");')
+vqa_period_limit_dropped | src/stic/score/benchmark.cpp | ("if (s[i] == '.' && !digit_next && removed < 32) {", "if (s[i] == '.' && !digit_next) {")
+vqa_accuracy_not_leave_one_out | src/stic/score/benchmark.cpp | ("if (j != i && gt[j] == pred) ++m;", "if (gt[j] == pred) ++m;")
+mmbench_answer_rotates_the_wrong_way | src/stic/score/benchmark.cpp | ("const int shown = ans < 0 ? -1 : ((ans - k) % n + n) % n;", "const int shown = ans < 0 ? -1 : ((ans + k) % n + n) % n;")
+mmbench_circular_any_round | src/stic/score/benchmark.cpp | ("G.all = G.all && score > 0;", "G.all = G.all || score > 0;")
 dpo_released_rule_on_chosen | src/stic/train/dpo.cpp | ("const auto c = sequence_logprobs(logits.narrow(0, 0, n), bt.b.labels.narrow(0, 0, n));", "const auto c = sequence_logprobs(logits.narrow(0, 0, n), bt.b.labels.narrow(0, 0, n), LogProbRule::BestOtherToken);")
 EOF
 )
@@ -53,15 +59,17 @@ open(path, "w").write(s.replace(old, new))
 PY
   then echo "| $name | $file | NOT APPLIED (source changed) | |" >>"$OUT/table.md"; continue; fi
   echo "[mutation] $name: building"
-  if ! cmake --build "$B" -j"${JOBS:-2}" --target stic stic_tests >"$OUT/$name.build.log" 2>&1; then
+  if ! cmake --build "$B" -j"${JOBS:-2}" --target stic stic_tests stic_base_tests >"$OUT/$name.build.log" 2>&1; then
     echo "| $name | $file | yes | the build |" >>"$OUT/table.md"; continue
   fi
   echo "[mutation] $name: testing"
   by=""
-  (cd "$W" && timeout 1200 "$B/stic_tests" --gtest_brief=1 >"$OUT/$name.tests.log" 2>&1) \
-    || by=$(grep -E "^\[  FAILED  \] [A-Za-z]" "$OUT/$name.tests.log" | grep -v "listed below" | sed 's/\[  FAILED  \] //; s/ (.*//' | head -4 | paste -sd, -)
+  (cd "$W" && timeout 300 "$B/stic_base_tests" --gtest_brief=1 >"$OUT/$name.base.log" 2>&1) \
+    || by=$(grep -E "^\[  FAILED  \] [A-Za-z]" "$OUT/$name.base.log" | grep -v "listed below" | sed 's/\[  FAILED  \] //; s/ (.*//' | head -4 | paste -sd, -)
+  [ -z "$by" ] && { (cd "$W" && timeout 1200 "$B/stic_tests" --gtest_brief=1 >"$OUT/$name.tests.log" 2>&1) \
+    || by=$(grep -E "^\[  FAILED  \] [A-Za-z]" "$OUT/$name.tests.log" | grep -v "listed below" | sed 's/\[  FAILED  \] //; s/ (.*//' | head -4 | paste -sd, -); }
   if [ -z "$by" ]; then
-    for t in generate_tests pref_tests stage2_tests pipeline_tests cli_tests; do
+    for t in eval_tests generate_tests pref_tests stage2_tests pipeline_tests cli_tests; do
       (cd "$W" && timeout 900 bash "tests/e2e/$t.sh" "$B/stic" >"$OUT/$name.$t.log" 2>&1) || { by="tests/e2e/$t.sh"; break; }
     done
   fi
