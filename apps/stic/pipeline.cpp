@@ -1,10 +1,13 @@
 // stic pipeline — a YAML recipe run stage by stage (world -> base model -> eval -> report),
-// resumable: see src/stic/method/pipeline.h and docs/recipes.md.
+// resumable: see src/stic/method/pipeline.h and docs/recipes.md; with --seeds, repeated over
+// seeds with variants of the STIC stages and one comparison (src/stic/method/sweep.h).
 #include <cstdio>
 #include <memory>
 
 #include "stic/method/pipeline.h"
 #include "stic/method/recipe.h"
+#include "stic/method/sweep.h"
+#include "stic/util/strings.h"
 #include "stic/util/error.h"
 #include "verbs.h"
 
@@ -15,20 +18,43 @@ struct PipelineArgs {
   std::string recipe, workdir, until, preset, device, dtype;
   int64_t max_steps = -1, instruct_steps = -1, pretrain_steps = -1;
   int threads = -1;
-  bool quiet = false;
-  std::vector<std::string> sets;
+  bool quiet = false, ablations = false;
+  std::vector<std::string> sets, variants;
+  std::string seeds;
 };
 
 int run_pipeline_verb(const PipelineArgs& a) {
-  Recipe r = load_recipe(a.recipe, a.sets);
-  // flags win over the recipe
-  if (!a.preset.empty()) r.world_preset = a.preset;
-  if (!a.device.empty()) r.device = a.device;
-  if (!a.dtype.empty()) r.dtype = a.dtype;
-  if (a.threads >= 0) r.threads = a.threads;
-  if (a.max_steps >= 1) r.base.max_steps = a.max_steps;
-  if (a.instruct_steps >= 0) r.instruct.max_steps = a.instruct_steps;
-  if (a.pretrain_steps >= 0) r.pretrain.max_steps = a.pretrain_steps;
+  // flags win over the recipe: they become --set overrides, checked like the file's values
+  std::vector<std::string> sets = a.sets;
+  if (!a.preset.empty()) sets.push_back("world.preset=" + a.preset);
+  if (!a.device.empty()) sets.push_back("device=" + a.device);
+  if (!a.dtype.empty()) sets.push_back("dtype=" + a.dtype);
+  if (a.threads >= 0) sets.push_back("threads=" + std::to_string(a.threads));
+  if (a.max_steps >= 1) sets.push_back("base.max_steps=" + std::to_string(a.max_steps));
+  if (a.instruct_steps >= 0) sets.push_back("instruct.max_steps=" + std::to_string(a.instruct_steps));
+  if (a.pretrain_steps >= 0) sets.push_back("pretrain.max_steps=" + std::to_string(a.pretrain_steps));
+  Recipe r = load_recipe(a.recipe, sets);
+  if (!a.seeds.empty() || !a.variants.empty() || a.ablations) {
+    if (!a.until.empty()) fail("pipeline: --until runs one pipeline; leave it out with --seeds / --variant");
+    SweepOptions so;
+    so.recipe = a.recipe;
+    so.workdir = a.workdir.empty() ? "out/" + r.name + "-sweep" : a.workdir;
+    so.sets = sets;
+    so.progress = !a.quiet;
+    for (const auto& s : split_nonempty(a.seeds.empty() ? std::to_string(r.world_seed) : a.seeds, ',')) {
+      try {
+        so.seeds.push_back(std::stoull(strip(s)));
+      } catch (const std::exception&) {
+        fail("--seeds '", a.seeds, "': expected comma-separated non-negative integers (e.g. 0,1,2)");
+      }
+    }
+    if (a.ablations) so.variants = standard_ablations();
+    for (const auto& v : a.variants) so.variants.push_back(parse_variant(v));
+    const std::string cmp = run_sweep(so);
+    std::fprintf(stderr, "[sweep] comparison: %s (and compare.json beside it)\n", cmp.c_str());
+    std::printf("%s\n", cmp.c_str());
+    return 0;
+  }
   PipelineOptions o;
   o.workdir = a.workdir.empty() ? "out/" + r.name : a.workdir;
   o.until = a.until;
@@ -59,6 +85,15 @@ void register_pipeline(CLI::App& app) {
   c->add_flag("--quiet", a->quiet, "no progress bars in the stages");
   c->add_option("--set", a->sets,
                 "override a recipe value: section.key=value, repeatable (e.g. --set dpo.alpha=0 --set pref.p_bad_prompt=1)");
+  c->add_option("--seeds", a->seeds,
+                "repeat the recipe with world.seed = each of these (e.g. 0,1,2): WORKDIR/seed{S}/, and WORKDIR/compare.md "
+                "with mean ± std");
+  c->add_option("--variant", a->variants,
+                "NAME:section.key=value[,...]: also run the STIC stages with these overrides on each seed's base model "
+                "(repeatable; only pref., dpo., describe., sft2. keys)");
+  c->add_flag("--ablations", a->ablations,
+              "add the method's ablations as variants: no_regulariser (dpo.alpha=0), bad_prompt_negatives "
+              "(pref.p_bad_prompt=1), corruption_negatives (pref.p_bad_prompt=0), no_stage2 (sft2.max_steps=0)");
   verb_callbacks()[c] = [a] { return run_pipeline_verb(*a); };
 }
 

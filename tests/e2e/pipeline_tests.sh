@@ -181,9 +181,22 @@ grep -q "10 generated" "$T/log4" && grep -q "150 resumed" "$T/log4" && [ "$(wc -
   >"$T/log5" 2>&1 && grep -q "adapter $T/lora merged" "$T/log5" && [ "$(wc -l <"$T/elora/predictions.jsonl")" -eq 160 ] \
   && ok "eval --adapter" || bad "eval --adapter: $(tail -3 "$T/log" "$T/log5")"
 
+# the world writes its multiple-choice and POPE questions in the real layouts: the real scorers read them
+"$STIC" eval --model "$W/base" --benchmark mmbench --data "$W/world/eval/mmbench.tsv" --out "$T/emm" --quiet >"$T/log" 2>&1 \
+  && "$STIC" eval --model "$W/base" --benchmark pope --data "$W/world/eval/pope.jsonl" --image-dir "$W/world/images" \
+     --out "$T/epope" --quiet >>"$T/log" 2>&1 \
+  && python3 - "$T" <<'PY' && ok "eval --benchmark mmbench / pope on the world's eval/mmbench.tsv and eval/pope.jsonl" || bad "world files through the real scorers: $(tail -5 "$T/log")"
+import json, sys
+t = sys.argv[1]
+m = json.load(open(f"{t}/emm/summary.json"))
+assert m["benchmark"] == "mmbench" and m["errors"]["count"] == 0 and m["metrics"]["scored_questions"] > 0, m
+p = json.load(open(f"{t}/epope/summary.json"))
+assert p["errors"]["count"] == 0 and set(p["categories"]) == {"random", "popular", "adversarial"}, p
+PY
+
 # bad input
-"$STIC" eval --model "$W/base" --benchmark mmbench --data "$W/world" --out "$T/e" >"$T/log" 2>&1; rc=$?
-[ $rc -eq 1 ] && grep -q "unknown benchmark 'mmbench'" "$T/log" && ok "unknown benchmark: clear error" \
+"$STIC" eval --model "$W/base" --benchmark chartqa --data "$W/world" --out "$T/e" >"$T/log" 2>&1; rc=$?
+[ $rc -ne 0 ] && grep -q "chartqa not in {pope,scienceqa,textvqa,mmbench" "$T/log" && ok "unknown benchmark: clear error listing the known ones" \
   || bad "unknown benchmark (rc $rc): $(cat "$T/log")"
 printf 'name: x\nworld:\n  preset: world-smoke\nbase:\n  max_steps: 3\n  lrate: 0.1\n' >"$T/typo.yaml"
 "$STIC" pipeline --recipe "$T/typo.yaml" --workdir "$T/w2" >"$T/log" 2>&1; rc=$?
@@ -225,6 +238,33 @@ printf 'name: x\npretrain:\n  max_steps: 3\n  image_marker: middle\nbase:\n  max
 "$STIC" pipeline --recipe "$T/nope.yaml" --workdir "$T/w5" >"$T/log" 2>&1; rc=$?
 [ $rc -eq 1 ] && grep -q "nope.yaml: recipe file does not exist" "$T/log" && ok "missing recipe file" \
   || bad "missing recipe (rc $rc): $(cat "$T/log")"
+
+# seeds and variants: the base model trained once per seed and shared; one comparison
+"$STIC" pipeline --recipe $R --workdir "$T/sw" --seeds 0,3 --variant no_reg:dpo.alpha=0 --quiet >"$T/log" 2>&1; rc=$?
+[ $rc -eq 0 ] && python3 - "$T/sw" <<'PY' && ok "--seeds 0,3 --variant: per-seed runs, the variant on links to the seed's base, compare.md with mean ± std" \
+  || bad "sweep (rc $rc): $(tail -5 "$T/log")"
+import json, os, sys
+d = sys.argv[1]
+for s in (0, 3):
+    sd = f"{d}/seed{s}"
+    assert json.load(open(f"{sd}/recipe.json"))["world"]["seed"] == s
+    v = f"{sd}/variants/no_reg"
+    for st in ("world", "base", "eval"):
+        assert os.path.islink(f"{v}/{st}") and os.path.realpath(f"{v}/{st}") == os.path.realpath(f"{sd}/{st}"), st
+    assert not os.path.islink(f"{v}/dpo") and os.path.exists(f"{v}/dpo/.done") and os.path.exists(f"{v}/report.md")
+    assert json.load(open(f"{v}/recipe.json"))["dpo"]["alpha"] == 0
+    assert json.load(open(f"{sd}/recipe.json"))["dpo"]["alpha"] > 0
+    # the variant trained its own adapter: alpha 0 drops the NLL term, so the losses differ
+    loss = lambda p: [json.loads(l)["loss"] for l in open(p) if '"loss"' in l]
+    assert loss(f"{v}/dpo/metrics.jsonl") != loss(f"{sd}/dpo/metrics.jsonl")
+md = open(f"{d}/compare.md").read()
+assert "| recipe | base | 2 |" in md and "| no_reg | + stage 1 | 2 |" in md and " ± " in md, md
+c = json.load(open(f"{d}/compare.json"))
+assert c["seeds"] == [0, 3] and len(c["variants"]["no_reg"]["+ stage 2"]["precision"]) == 2
+PY
+"$STIC" pipeline --recipe $R --workdir "$T/sw2" --seeds 0 --variant bad:base.max_steps=9 >"$T/log" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "variant bad: changes base" "$T/log" && [ ! -e "$T/sw2" ] \
+  && ok "a variant that would change the shared base model: refused before any work" || bad "base-changing variant (rc $rc): $(cat "$T/log")"
 
 echo "pipeline_tests: $pass passed, $fail failed"
 [ $fail -eq 0 ]
