@@ -93,7 +93,8 @@ void register_pipeline(CLI::App& app) {
                 "(repeatable; only pref., dpo., describe., sft2. keys)");
   c->add_flag("--ablations", a->ablations,
               "add the method's ablations as variants: no_regulariser (dpo.alpha=0), bad_prompt_negatives "
-              "(pref.p_bad_prompt=1), corruption_negatives (pref.p_bad_prompt=0), no_stage2 (sft2.max_steps=0)");
+              "(pref.p_bad_prompt=1), corruption_negatives (pref.p_bad_prompt=0), no_negatives (SFT on the chosen answers), "
+              "no_stage2 (sft2.max_steps=0)");
   verb_callbacks()[c] = [a] { return run_pipeline_verb(*a); };
 }
 

@@ -50,7 +50,8 @@ void register_train_dpo(CLI::App& app) {
   c->add_option("--alpha", L.alpha, "weight of the NLL of the preferred answer (0: plain DPO)")->check(CLI::NonNegativeNumber);
   c->add_option("--alpha-norm", L.alpha_norm, "sum: alpha on the summed log-prob (released) | mean: per answer token")
       ->check(CLI::IsMember({"sum", "mean"}));
-  c->add_option("--loss-type", L.loss_type, "sigmoid | hinge | ipo")->check(CLI::IsMember({"sigmoid", "hinge", "ipo"}));
+  c->add_option("--loss-type", L.loss_type, "sigmoid | hinge | ipo | sft (alpha * nll of the chosen answer alone: no negatives)")
+      ->check(CLI::IsMember({"sigmoid", "hinge", "ipo", "sft"}));
   c->add_option("--label-smoothing", L.label_smoothing, "cDPO label smoothing (sigmoid), in [0, 0.5)")
       ->check(CLI::Range(0.0, 0.4999));
   c->add_flag("--released-rejected-logps", o.dpo.released_rejected_logps,

@@ -1,6 +1,6 @@
 // STIC's stage-1 loss against values derived by hand: ln 2 when policy = reference, each loss
 // type and label smoothing at a known margin, both regulariser normalisations, TRL's metrics,
-// and the gradient with respect to the policy's log-probs.
+// the "sft" type (no negatives), and the gradient with respect to the policy's log-probs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -81,6 +81,23 @@ TEST(DpoLoss, GradientWithRespectToThePolicyLogProbs) {
   }
   EXPECT_FALSE(rc.grad().defined());
   EXPECT_FALSE(rr.grad().defined());
+}
+
+// "no negatives": alpha x the per-token NLL of the chosen answers; the rejected ones get no gradient
+TEST(DpoLoss, SftLossTypeIsTheChosenNllAlone) {
+  auto pc = t({-10.f, -6.f}).requires_grad_(true), pr = t({-20.f, -3.f}).requires_grad_(true);
+  const auto rc = t({-12.f, -4.f}), rr = t({-18.f, -6.f}), n = t({5.f, 3.f});
+  stic::DpoLossOptions o;
+  o.loss_type = "sft";
+  o.alpha_norm = "mean";
+  o.alpha = 1;
+  auto r = stic::dpo_loss(pc, pr, rc, rr, n, o);
+  EXPECT_NEAR(r.loss.item<double>(), (10.0 / 5 + 6.0 / 3) / 2, 1e-6);
+  r.loss.backward();
+  EXPECT_TRUE(torch::allclose(pc.grad(), t({-0.1f, -1.f / 6})));
+  EXPECT_FALSE(pr.grad().defined() && pr.grad().abs().sum().item<double>() != 0.0);
+  o.alpha = 0;
+  EXPECT_THROW(stic::check_dpo_options(o), stic::Error);
 }
 
 TEST(DpoLoss, BadOptionsAreNamed) {

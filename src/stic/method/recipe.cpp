@@ -266,8 +266,8 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
     if (r.dpo.lora_r < 1) fail(path, ": dpo.lora_r must be >= 1");
     if (!(r.dpo.beta > 0) || !(r.dpo.alpha >= 0)) fail(path, ": dpo.beta must be > 0 and dpo.alpha >= 0");
     if (r.dpo.alpha_norm != "sum" && r.dpo.alpha_norm != "mean") fail(path, ": dpo.alpha_norm must be sum or mean");
-    if (r.dpo.loss_type != "sigmoid" && r.dpo.loss_type != "hinge" && r.dpo.loss_type != "ipo")
-      fail(path, ": dpo.loss_type must be sigmoid, hinge or ipo");
+    if (r.dpo.loss_type != "sigmoid" && r.dpo.loss_type != "hinge" && r.dpo.loss_type != "ipo" && r.dpo.loss_type != "sft")
+      fail(path, ": dpo.loss_type must be sigmoid, hinge, ipo or sft");
   }
   return r;
 }

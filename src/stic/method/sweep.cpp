@@ -112,6 +112,7 @@ std::vector<SweepVariant> standard_ablations() {
   return {{"no_regulariser", {"dpo.alpha=0"}},
           {"bad_prompt_negatives", {"pref.p_bad_prompt=1"}},
           {"corruption_negatives", {"pref.p_bad_prompt=0"}},
+          {"no_negatives", {"dpo.loss_type=sft", "dpo.alpha_norm=mean", "dpo.alpha=1"}},
           {"no_stage2", {"sft2.max_steps=0"}}};
 }
 

@@ -38,7 +38,8 @@ struct SweepOptions {
 // "NAME:key=value,key=value" (a value may not hold a comma); throws stic::Error.
 SweepVariant parse_variant(const std::string& text);
 // The named ablations of the method: no_regulariser (dpo.alpha=0), bad_prompt_negatives
-// (pref.p_bad_prompt=1), corruption_negatives (pref.p_bad_prompt=0), no_stage2 (sft2.max_steps=0).
+// (pref.p_bad_prompt=1), corruption_negatives (pref.p_bad_prompt=0), no_negatives (SFT on the
+// chosen answers: dpo.loss_type=sft, alpha_norm mean, alpha 1), no_stage2 (sft2.max_steps=0).
 std::vector<SweepVariant> standard_ablations();
 
 // Runs (or completes) every seed and variant; writes and returns WORKDIR/compare.md.

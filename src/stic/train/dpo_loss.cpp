@@ -9,8 +9,9 @@ void check_dpo_options(const DpoLossOptions& o) {
   if (!(o.beta > 0)) fail("--beta must be > 0 (got ", o.beta, ")");
   if (!(o.alpha >= 0)) fail("--alpha must be >= 0 (got ", o.alpha, ")");
   if (o.alpha_norm != "sum" && o.alpha_norm != "mean") fail("--alpha-norm must be sum or mean (got '", o.alpha_norm, "')");
-  if (o.loss_type != "sigmoid" && o.loss_type != "hinge" && o.loss_type != "ipo")
-    fail("--loss-type must be sigmoid, hinge or ipo (got '", o.loss_type, "')");
+  if (o.loss_type != "sigmoid" && o.loss_type != "hinge" && o.loss_type != "ipo" && o.loss_type != "sft")
+    fail("--loss-type must be sigmoid, hinge, ipo or sft (got '", o.loss_type, "')");
+  if (o.loss_type == "sft" && !(o.alpha > 0)) fail("--loss-type sft trains on alpha * nll alone: --alpha must be > 0");
   if (!(o.label_smoothing >= 0 && o.label_smoothing < 0.5)) fail("--label-smoothing must lie in [0, 0.5)");
   if (o.label_smoothing > 0 && o.loss_type != "sigmoid") fail("--label-smoothing applies to --loss-type sigmoid only");
 }
@@ -28,8 +29,10 @@ DpoLossResult dpo_loss(const torch::Tensor& policy_chosen, const torch::Tensor& 
     dpo = -(1.0 - o.label_smoothing) * F::logsigmoid(o.beta * z) - o.label_smoothing * F::logsigmoid(-o.beta * z);
   } else if (o.loss_type == "hinge") {
     dpo = torch::relu(1.0 - o.beta * z);
-  } else {
+  } else if (o.loss_type == "ipo") {
     dpo = (z - 1.0 / (2.0 * o.beta)).pow(2);
+  } else {
+    dpo = torch::zeros_like(z);  // sft: the preferred answers alone, no negatives
   }
   auto nll = -pc;
   if (o.alpha_norm == "mean") nll = nll / chosen_tokens.to(torch::kFloat32).clamp_min(1.0);

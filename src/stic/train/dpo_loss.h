@@ -6,6 +6,8 @@
 //   dpo  = sigmoid: −(1−ε) log σ(βz) − ε log σ(−βz)   (ε = label smoothing, cDPO)
 //          hinge:   max(0, 1 − βz)
 //          ipo:     (z − 1/(2β))²
+//          sft:     0 — supervised training on the preferred answers alone (the paper's "no
+//                   negatives" ablation; with alpha_norm "mean" and α = 1, LLaVA's SFT loss)
 //   nll  = −log πθ(y_w)             alpha_norm "sum"  (the released form: α = 1/1024 on the sum)
 //          −log πθ(y_w) / |y_w|      alpha_norm "mean" (per answer token)
 //
@@ -27,7 +29,7 @@ struct DpoLossOptions {
   double beta = 0.1;
   double alpha = 1.0 / 1024;           // the regulariser's weight (0: plain DPO)
   std::string alpha_norm = "sum";      // sum | mean
-  std::string loss_type = "sigmoid";   // sigmoid | hinge | ipo
+  std::string loss_type = "sigmoid";   // sigmoid | hinge | ipo | sft
   double label_smoothing = 0.0;        // sigmoid only, in [0, 0.5)
 };
 // Throws stic::Error naming the bad option.
