@@ -72,7 +72,7 @@ void register_pipeline(CLI::App& app) {
   auto* c = app.add_subcommand("pipeline", "run a YAML recipe stage by stage (resumable): world, base model, eval, report");
   c->add_option("--recipe", a->recipe, "recipe file (recipes/world-tiny.yaml, ...)")->required();
   c->add_option("--workdir", a->workdir, "work folder (default out/NAME); re-running resumes it");
-  c->add_option("--until", a->until, "stop after this stage: world|vision|pretrain|base|instruct|eval|pref|dpo|eval_stage1|describe|infuse|sft2|eval_stage2|eval_dar|eval_stage1_dar|eval_stage2_dar|report");
+  c->add_option("--until", a->until, "stop after this stage: world|vision|pretrain|base|instruct|eval|pref|dpo|eval_stage1|pref_round2|dpo_round2|eval_round2|pref_round3|dpo_round3|eval_round3|describe|infuse|sft2|eval_stage2|eval_dar|eval_stage1_dar|eval_stage2_dar|report");
   c->add_option("--preset", a->preset, "override world.preset");
   c->add_option("--max-steps", a->max_steps, "override base.max_steps")->check(CLI::PositiveNumber);
   c->add_option("--pretrain-steps", a->pretrain_steps, "override pretrain.max_steps (0 = no caption pretraining)");

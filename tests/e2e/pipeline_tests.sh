@@ -240,8 +240,9 @@ printf 'name: x\npretrain:\n  max_steps: 3\n  image_marker: middle\nbase:\n  max
   || bad "missing recipe (rc $rc): $(cat "$T/log")"
 
 # seeds and variants: the base model trained once per seed and shared; one comparison
-"$STIC" pipeline --recipe $R --workdir "$T/sw" --seeds 0,3 --variant no_reg:dpo.alpha=0 --quiet >"$T/log" 2>&1; rc=$?
-[ $rc -eq 0 ] && python3 - "$T/sw" <<'PY' && ok "--seeds 0,3 --variant: per-seed runs, the variant on links to the seed's base, compare.md with mean ± std" \
+"$STIC" pipeline --recipe $R --workdir "$T/sw" --seeds 0,3 --variant no_reg:dpo.alpha=0 --variant r2:dpo.rounds=2 \
+  --quiet >"$T/log" 2>&1; rc=$?
+[ $rc -eq 0 ] && python3 - "$T/sw" <<'PY' && ok "--seeds 0,3 --variant x2: per-seed runs, variants on links to the seed's base, dpo.rounds=2, compare.md with mean ± std" \
   || bad "sweep (rc $rc): $(tail -5 "$T/log")"
 import json, os, sys
 d = sys.argv[1]
@@ -257,7 +258,13 @@ for s in (0, 3):
     # the variant trained its own adapter: alpha 0 drops the NLL term, so the losses differ
     loss = lambda p: [json.loads(l)["loss"] for l in open(p) if '"loss"' in l]
     assert loss(f"{v}/dpo/metrics.jsonl") != loss(f"{sd}/dpo/metrics.jsonl")
+    # a second round: new pairs from the newest adapter, DPO continuing it, its own eval
+    r2 = f"{sd}/variants/r2"
+    assert all(os.path.exists(f"{r2}/{st}/.done") for st in ("pref_round2", "dpo_round2", "eval_round2"))
+    assert "train-dpo --adapter " + f"{r2}/dpo " in open(f"{r2}/logs/dpo_round2.log").read()
+    assert not os.path.exists(f"{sd}/eval_round2")
 md = open(f"{d}/compare.md").read()
+assert "| r2 | + stage 1, round 2 | 2 |" in md, md
 assert "| recipe | base | 2 |" in md and "| no_reg | + stage 1 | 2 |" in md and " ± " in md, md
 c = json.load(open(f"{d}/compare.json"))
 assert c["seeds"] == [0, 3] and len(c["variants"]["no_reg"]["+ stage 2"]["precision"]) == 2

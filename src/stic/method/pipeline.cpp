@@ -124,6 +124,61 @@ void run_eval_stage(StageContext& c, const std::string& adapter, bool dar) {
   if (res.failed) fail(eo.out, ": ", res.failed, " request(s) failed (see above); re-run to retry them");
 }
 
+// STIC stage 1, round k: the model (round 1: the base; later: + the newest adapter) builds
+// preference pairs from the unlabeled pool (their quality scored against the ground truth)
+void run_pref_stage(StageContext& c, int round) {
+  PrefGenOptions po;
+  po.model = c.model;
+  if (round > 1) po.adapter = c.stage1;
+  po.device = c.r.device;
+  po.dtype = c.r.dtype;
+  po.image_dir = c.world + "/images";
+  po.image_list = c.world + "/data/unlabeled_images.txt";
+  po.out = c.dir + "/pairs.jsonl";
+  po.max_new_tokens = c.r.pref.max_new_tokens;
+  po.batch_size = c.r.pref.batch_size;
+  po.temperature = static_cast<float>(c.r.pref.temperature);
+  po.p_bad_prompt = c.r.pref.p_bad_prompt;
+  po.seed = c.r.pref.seed + static_cast<uint64_t>(round - 1);  // new draws each round
+  po.progress = c.o.progress;
+  const PrefGenResult res = run_generate_pref(po);
+  WorldPrefOptions wo;
+  wo.world = c.world;
+  wo.pairs = po.out;
+  wo.out = c.dir + "/quality";
+  const WorldPrefResult q = score_world_pref(wo);
+  append_log(c.log, str_cat("generate-pref", round > 1 ? " --adapter " + c.stage1 : std::string(), " -> ", po.out, ": ",
+                            res.written, " pairs written, ", res.resumed, " resumed, ", res.skipped, " skipped\n",
+                            q.markdown, "\n"));
+}
+
+// ... and learns from them: DPO + alpha * NLL with LoRA (round 1: a fresh adapter; later rounds
+// continue the newest one; the reference is always the model with the adapter disabled)
+void run_dpo_stage(StageContext& c, int round) {
+  const DpoStage& d = c.r.dpo;
+  DpoRunOptions o;
+  o.model = c.model;
+  o.data = c.wd + (round == 1 ? std::string("/pref") : "/pref_round" + std::to_string(round)) + "/pairs.jsonl";
+  o.image_dir = c.world + "/images";
+  o.output_dir = c.dir;
+  o.device = c.r.device;
+  o.dtype = c.r.dtype;
+  o.train = stage_train_config(d.train, c);
+  if (round > 1) o.setup.adapter = c.stage1;
+  o.setup.lora.r = d.lora_r;
+  o.setup.lora.alpha = d.lora_alpha;
+  o.setup.lora.dropout = 0.0;
+  o.dpo.max_length = d.train.max_length;
+  o.dpo.loss.beta = d.beta;
+  o.dpo.loss.alpha = d.alpha;
+  o.dpo.loss.alpha_norm = d.alpha_norm;
+  o.dpo.loss.loss_type = d.loss_type;
+  const DpoRunResult res = run_dpo(o);
+  append_log(c.log, str_cat("train-dpo ", round > 1 ? "--adapter " + c.stage1 + " " : std::string(), o.data, " -> ",
+                            res.weights, ": ", res.train.steps, "/", res.train.total_steps, " steps, last loss ",
+                            res.train.last_loss, "; ", res.data_summary, "\n"));
+}
+
 const std::vector<StageKind>& stage_kinds() {
   static const std::vector<StageKind> kinds = {
       {"world", false, 0, [](const Recipe&) { return true; },
@@ -161,55 +216,22 @@ const std::vector<StageKind>& stage_kinds() {
       {"eval", false, 0, [](const Recipe&) { return true; }, [](StageContext& c) { run_eval_stage(c, "", false); }},
       // STIC stage 1: the base model builds preference pairs from the unlabeled pool (their
       // quality scored against the ground truth), then learns from them (DPO, LoRA)
-      {"pref", false, 0, [](const Recipe& r) { return r.stic(); },
-       [](StageContext& c) {
-         PrefGenOptions po;
-         po.model = c.model;
-         po.device = c.r.device;
-         po.dtype = c.r.dtype;
-         po.image_dir = c.world + "/images";
-         po.image_list = c.world + "/data/unlabeled_images.txt";
-         po.out = c.dir + "/pairs.jsonl";
-         po.max_new_tokens = c.r.pref.max_new_tokens;
-         po.batch_size = c.r.pref.batch_size;
-         po.temperature = static_cast<float>(c.r.pref.temperature);
-         po.p_bad_prompt = c.r.pref.p_bad_prompt;
-         po.seed = c.r.pref.seed;
-         po.progress = c.o.progress;
-         const PrefGenResult res = run_generate_pref(po);
-         WorldPrefOptions wo;
-         wo.world = c.world;
-         wo.pairs = po.out;
-         wo.out = c.dir + "/quality";
-         const WorldPrefResult q = score_world_pref(wo);
-         append_log(c.log, str_cat("generate-pref -> ", po.out, ": ", res.written, " pairs written, ", res.resumed,
-                                   " resumed, ", res.skipped, " skipped\n", q.markdown, "\n"));
-       }},
-      {"dpo", false, 1, [](const Recipe& r) { return r.stic(); },
-       [](StageContext& c) {
-         const DpoStage& d = c.r.dpo;
-         DpoRunOptions o;
-         o.model = c.model;
-         o.data = c.wd + "/pref/pairs.jsonl";
-         o.image_dir = c.world + "/images";
-         o.output_dir = c.dir;
-         o.device = c.r.device;
-         o.dtype = c.r.dtype;
-         o.train = stage_train_config(d.train, c);
-         o.setup.lora.r = d.lora_r;
-         o.setup.lora.alpha = d.lora_alpha;
-         o.setup.lora.dropout = 0.0;
-         o.dpo.max_length = d.train.max_length;
-         o.dpo.loss.beta = d.beta;
-         o.dpo.loss.alpha = d.alpha;
-         o.dpo.loss.alpha_norm = d.alpha_norm;
-         o.dpo.loss.loss_type = d.loss_type;
-         const DpoRunResult res = run_dpo(o);
-         append_log(c.log, str_cat("train-dpo ", o.data, " -> ", res.weights, ": ", res.train.steps, "/",
-                                   res.train.total_steps, " steps, last loss ", res.train.last_loss, "; ",
-                                   res.data_summary, "\n"));
-       }},
+      {"pref", false, 0, [](const Recipe& r) { return r.stic(); }, [](StageContext& c) { run_pref_stage(c, 1); }},
+      {"dpo", false, 1, [](const Recipe& r) { return r.stic(); }, [](StageContext& c) { run_dpo_stage(c, 1); }},
       {"eval_stage1", false, 0, [](const Recipe& r) { return r.stic(); },
+       [](StageContext& c) { run_eval_stage(c, c.stage1, false); }},
+      // iterative self-training (dpo.rounds): the newest adapter builds new pairs and DPO continues it
+      {"pref_round2", false, 0, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 2; },
+       [](StageContext& c) { run_pref_stage(c, 2); }},
+      {"dpo_round2", false, 1, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 2; },
+       [](StageContext& c) { run_dpo_stage(c, 2); }},
+      {"eval_round2", false, 0, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 2; },
+       [](StageContext& c) { run_eval_stage(c, c.stage1, false); }},
+      {"pref_round3", false, 0, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 3; },
+       [](StageContext& c) { run_pref_stage(c, 3); }},
+      {"dpo_round3", false, 1, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 3; },
+       [](StageContext& c) { run_dpo_stage(c, 3); }},
+      {"eval_round3", false, 0, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 3; },
        [](StageContext& c) { run_eval_stage(c, c.stage1, false); }},
       // STIC stage 2: the stage-1 model describes the stage-2 pool; the descriptions are infused
       // into its instruction records, on which train-sft continues the stage-1 adapter. The

@@ -10,6 +10,9 @@
 //   WORKDIR/dpo/            stic train-dpo on pref/pairs.jsonl: a LoRA adapter   ("dpo")
 //   WORKDIR/eval_stage1/    eval of the model + that adapter                     ("eval_stage1")
 //                           (pref, dpo, eval_stage1 run when the recipe's dpo.max_steps > 0)
+//   WORKDIR/{pref,dpo,eval}_round{2,3}/  dpo.rounds > 1: the newest adapter builds new pairs,
+//                           DPO continues it (reference: the adapter disabled), eval; stage 2
+//                           then starts from the last round's adapter (eval_stage1_dar evaluates it too)
 //   WORKDIR/report.md, report.html, report/   metrics, loss plot, examples       ("report")
 //   WORKDIR/logs/STAGE.log  what the stage produced (a summary line; eval: the metrics table)
 //   WORKDIR/timings.json    seconds per stage (of the run that finished it)

@@ -126,6 +126,7 @@ nlohmann::json Recipe::to_json() const {
     j["dpo"] = train_json(dpo.train);
     j["dpo"].update({{"lora_r", dpo.lora_r}, {"lora_alpha", dpo.lora_alpha}, {"beta", dpo.beta}, {"alpha", dpo.alpha},
                      {"alpha_norm", dpo.alpha_norm}, {"loss_type", dpo.loss_type}});
+    if (dpo.rounds > 1) j["dpo"]["rounds"] = dpo.rounds;  // absent at 1: older work folders still match
   }
   if (stage2()) {  // (absent without stage 2, as above)
     j["describe"] = {{"max_new_tokens", describe.max_new_tokens}, {"batch_size", describe.batch_size},
@@ -220,6 +221,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
             setters["alpha"] = [&](const YAML::Node& v) { d.alpha = scalar<double>(path, "alpha", v); };
             setters["alpha_norm"] = [&](const YAML::Node& v) { d.alpha_norm = scalar<std::string>(path, "alpha_norm", v); };
             setters["loss_type"] = [&](const YAML::Node& v) { d.loss_type = scalar<std::string>(path, "loss_type", v); };
+            setters["rounds"] = [&](const YAML::Node& v) { d.rounds = scalar<int>(path, "rounds", v); };
             apply(path, "dpo", n, setters);
           }},
          {"describe",
@@ -268,6 +270,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
     if (r.dpo.alpha_norm != "sum" && r.dpo.alpha_norm != "mean") fail(path, ": dpo.alpha_norm must be sum or mean");
     if (r.dpo.loss_type != "sigmoid" && r.dpo.loss_type != "hinge" && r.dpo.loss_type != "ipo" && r.dpo.loss_type != "sft")
       fail(path, ": dpo.loss_type must be sigmoid, hinge, ipo or sft");
+    if (r.dpo.rounds < 1 || r.dpo.rounds > 3) fail(path, ": dpo.rounds must be 1, 2 or 3 (got ", r.dpo.rounds, ")");
   }
   return r;
 }

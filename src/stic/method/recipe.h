@@ -65,6 +65,9 @@ struct DpoStage {
   int64_t lora_r = 16;
   double lora_alpha = 32, beta = 0.1, alpha = 1.0 / 1024;
   std::string alpha_norm = "sum", loss_type = "sigmoid";
+  // iterative self-training (beyond the paper): rounds 2..3 build new pairs with the newest
+  // adapter and continue it with DPO (the reference stays the base model: adapter disabled)
+  int rounds = 1;
 };
 
 // STIC stage 2 in the pipeline: the stage-1 model describes the stage-2 pool (stic describe), the

@@ -104,6 +104,7 @@ SticSection stic_section(const Recipe& r, const std::string& wd, const json& bas
   std::string tables;  // links to the full tables
   for (const auto& [name, dir] : std::vector<std::pair<std::string, std::string>>{
            {"base", "eval"}, {"base + DaR", "eval_dar"}, {"+ stage 1 (DPO)", "eval_stage1"},
+           {"+ stage 1, round 2", "eval_round2"}, {"+ stage 1, round 3", "eval_round3"},
            {"+ stage 1 + DaR", "eval_stage1_dar"}, {"+ stage 2 (infused SFT)", "eval_stage2"},
            {"+ stage 2 + DaR", "eval_stage2_dar"}}) {
     const std::string p = wd + "/" + dir + "/summary.json";

@@ -168,7 +168,8 @@ std::string write_sweep_report(const SweepOptions& o) {
   std::vector<std::pair<std::string, std::string>> variants = {{"recipe", ""}};  // name, folder below seed{S}
   for (const auto& v : o.variants) variants.push_back({v.name, "/variants/" + v.name});
   const std::vector<Row> rows = {{"base", "eval"},           {"base + DaR", "eval_dar"},
-                                 {"+ stage 1", "eval_stage1"}, {"+ stage 1 + DaR", "eval_stage1_dar"},
+                                 {"+ stage 1", "eval_stage1"}, {"+ stage 1, round 2", "eval_round2"},
+                                 {"+ stage 1, round 3", "eval_round3"}, {"+ stage 1 + DaR", "eval_stage1_dar"},
                                  {"+ stage 2", "eval_stage2"}, {"+ stage 2 + DaR", "eval_stage2_dar"}};
   std::ostringstream md;
   json out = {{"recipe", o.recipe}, {"seeds", o.seeds}, {"sets", o.sets}, {"variants", json::object()}};
