@@ -83,5 +83,38 @@ assert all(len(r["token_ids"]) == 300 for r in rows)
 assert 0 < int(sys.argv[2]) < 150, sys.argv[2]
 PY
 
+# hostile image paths: /dev/zero, a directory, a PNG header claiming 60000 x 60000 — each a
+# per-request error naming the file, within seconds and little memory; the other requests run
+python3 - "$T/bomb.png" <<'PY'
+import struct, sys, zlib
+c = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + c(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+                              + c(b"IDAT", zlib.compress(b"\x00" * 100)) + c(b"IEND", b""))
+PY
+cat >"$T/hostile.jsonl" <<JSON
+{"id": "zero", "image": "/dev/zero", "prompt": "<image>\nWhat is it?"}
+{"id": "dir", "image": "$T", "prompt": "<image>\nWhat is it?"}
+{"id": "bomb", "image": "$T/bomb.png", "prompt": "<image>\nWhat is it?"}
+{"id": "good", "image": "$(realpath tests/fixtures/images/china.jpg)", "prompt": "<image>\nWhat is it?"}
+JSON
+python3 - "$T/hostile.time" timeout 60 "$STIC" generate --model $M --requests "$T/hostile.jsonl" \
+  --out "$T/hostile.out" --max-new-tokens 4 >"$T/log" 2>&1 <<'PY'; rc=$?
+import resource, subprocess, sys, time
+t = time.time()
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write(f"{time.time() - t:.2f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\n")
+sys.exit(rc)
+PY
+python3 - "$T/hostile.out" "$T/hostile.time" <<'PY' && ok "hostile images (/dev/zero, a directory, a 60000x60000 PNG header): per-request errors naming the file, bounded; the good request runs (rc $rc)" || bad "hostile images (rc $rc): $(tail -3 "$T/log")"
+import json, sys
+rows = {json.loads(l)["id"]: json.loads(l) for l in open(sys.argv[1])}
+assert "not a regular file" in rows["zero"]["error"] and "/dev/zero" in rows["zero"]["error"], rows["zero"]
+assert "a directory" in rows["dir"]["error"], rows["dir"]
+assert "exceeds the limit" in rows["bomb"]["error"] and "bomb.png" in rows["bomb"]["error"], rows["bomb"]
+assert "text" in rows["good"]
+secs, kb = open(sys.argv[2]).read().split()[-2:]
+assert float(secs) < 30 and int(kb) < 2_000_000, (secs, kb)
+PY
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

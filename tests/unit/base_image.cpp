@@ -189,6 +189,39 @@ TEST(ImageDecode, BadInputsThrowWithPath) {
   }
 }
 
+// Hostile files: refused before any pixel is decoded or any byte past the limit is read
+TEST(ImageDecode, BombsDevicesAndDirectoriesAreRefusedFast) {
+  auto be = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  // a PNG whose header claims 60000 x 60000 (PIL: DecompressionBombError)
+  const std::string ihdr = "IHDR" + be(60000) + be(60000) + std::string("\x08\x02\x00\x00\x00", 5);
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + be(13) + ihdr + be(0) + be(0) + "IEND" + be(0);
+  std::string msg = expect_load_error(temp_file("bomb.png", png));
+  EXPECT_NE(msg.find("60000x60000 = 3600000000 pixels exceeds the limit of 178956970"), std::string::npos) << msg;
+  // a JPEG header claiming 60000 x 60000 (SOF0), no scan
+  const std::string jpg = std::string("\xff\xd8\xff\xc0\x00\x11\x08\xea\x60\xea\x60\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+                                      "\xff\xda\x00\x0c\x03\x01\x00\x02\x11\x03\x11\x00\x3f\x00\x00\xff\xd9", 39);
+  msg = expect_load_error(temp_file("bomb.jpg", jpg));
+  EXPECT_NE(msg.find("exceeds the limit"), std::string::npos) << msg;
+  msg = expect_load_error("/dev/zero");
+  EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
+  msg = expect_load_error(::testing::TempDir());
+  EXPECT_NE(msg.find("a directory"), std::string::npos) << msg;
+  EXPECT_EQ(stic::image_max_pixels(), 2 * 89478485);
+  // a 1 x 60000 image decodes (60000 pixels) but would pad to a 60000^2 square, or resize to
+  // 336 x 20,160,000: refused before allocating either
+  stic::Image thin;
+  thin.width = 1, thin.height = 60000;
+  thin.rgb.assign(60000 * 3, 128);
+  stic::ClipPreprocessConfig cfg;
+  EXPECT_THROW(stic::preprocess_image(thin, stic::AspectMode::Pad, cfg, {}), stic::Error);
+  EXPECT_THROW(stic::preprocess_image(thin, stic::AspectMode::Crop, cfg, {}), stic::Error);
+  thin.width = 400, thin.height = 300;  // an ordinary size still goes through
+  thin.rgb.assign(400 * 300 * 3, 128);
+  EXPECT_NO_THROW(stic::preprocess_image(thin, stic::AspectMode::Pad, cfg, {}));
+}
+
 // ---- resampling ---------------------------------------------------------------------------
 
 TEST(ImageResize, BitExactWithPillow) {

@@ -11,6 +11,8 @@
 // integer image and clips to 255 when converting to RGB.
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -99,6 +101,18 @@ inline int muldiv255(int a, int b) {
   return ((t >> 8) + t) >> 8;
 }
 
+// PIL's decompression-bomb guard: Image.open refuses more than 2 * MAX_IMAGE_PIXELS
+// (2 * 89,478,485) pixels; checked from the header, before any pixel is decoded.
+void check_pixels(int64_t w, int64_t h, const std::string& name) {
+  const int64_t limit = image_max_pixels();
+  if (w > 0 && h > 0 && w * h > limit)
+    fail(name, ": image of ", w, "x", h, " = ", w * h, " pixels exceeds the limit of ", limit,
+         " (a decompression bomb? PIL refuses it too; STIC_MAX_IMAGE_PIXELS raises the limit)");
+}
+
+uint32_t be32(const uint8_t* p) { return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]; }
+uint32_t le32(const uint8_t* p) { return (uint32_t{p[3]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[1]} << 8) | p[0]; }
+
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   const JpegMarkers markers = scan_jpeg_markers(data, size);
   TjHandle tj;
@@ -116,6 +130,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   if (markers.ends_in_header)
     fail(name, ": truncated JPEG (the data ends inside the header, before any image data)");
   if (w <= 0 || h <= 0) fail(name, ": JPEG has an invalid size ", w, "x", h);
+  check_pixels(w, h, name);
   const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
   const int pf = cmyk ? TJPF_CMYK : TJPF_RGB;
   const int ps = tjPixelSize[pf];
@@ -196,12 +211,53 @@ Image image_decode(const uint8_t* data, size_t size, const std::string& name) {
   const bool is_png = size >= 8 && std::memcmp(data, kPng, 8) == 0;
   const bool is_gif = size >= 6 && std::memcmp(data, "GIF8", 4) == 0;
   const bool is_bmp = size >= 2 && data[0] == 'B' && data[1] == 'M';
+  // the size the header claims, checked before stb allocates for it
+  if (is_png && size >= 24) {
+    const int64_t w = be32(data + 16), h = be32(data + 20);
+    if (w == 0 || h == 0) fail(name, ": PNG header claims a size of ", w, "x", h);
+    check_pixels(w, h, name);
+  }
+  if (is_gif && size >= 10) check_pixels(data[6] | (data[7] << 8), data[8] | (data[9] << 8), name);
+  if (is_bmp && size >= 26) {
+    const int64_t w = static_cast<int32_t>(le32(data + 18)), h = static_cast<int32_t>(le32(data + 22));
+    check_pixels(std::llabs(w), std::llabs(h), name);
+  }
   if (is_png || is_gif || is_bmp) return decode_stb(data, size, name);
   fail(name, ": cannot decode image: not a JPEG or PNG file (unrecognised header, ", size,
        " bytes)");
 }
 
+int64_t image_max_pixels() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("STIC_MAX_IMAGE_PIXELS");
+    const long long x = e ? std::atoll(e) : 0;
+    return x > 0 ? static_cast<int64_t>(x) : int64_t{2} * 89478485;
+  }();
+  return v;
+}
+
+int64_t image_max_file_bytes() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("STIC_MAX_IMAGE_BYTES");
+    const long long x = e ? std::atoll(e) : 0;
+    return x > 0 ? static_cast<int64_t>(x) : int64_t{512} << 20;
+  }();
+  return v;
+}
+
 Image image_load(const std::string& path) {
+  // regular files only, of bounded size: a directory, /dev/zero or a FIFO is refused before reading
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) fail(path, ": cannot open image file: ", ec ? ec.message() : std::string("no such file"));
+  if (!fs::is_regular_file(st))
+    fail(path, ": not a regular file (", fs::is_directory(st) ? "a directory" : "a device, pipe or socket",
+         "): images are read from files");
+  const auto bytes_on_disk = fs::file_size(path, ec);
+  if (!ec && static_cast<int64_t>(bytes_on_disk) > image_max_file_bytes())
+    fail(path, ": image file of ", bytes_on_disk, " bytes exceeds the limit of ", image_max_file_bytes(),
+         " (STIC_MAX_IMAGE_BYTES raises it)");
   std::ifstream f(path, std::ios::binary);
   if (!f) fail(path, ": cannot open image file: ", std::strerror(errno));
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)),

@@ -34,7 +34,13 @@ struct Image {
 // corrupt file.
 Image image_load(const std::string& path);
 // The same from memory (e.g. base64 images of MMBench TSVs); `name_for_errors` goes in messages.
+// Limits, checked before decoding: regular files only (not a directory, device or pipe), at most
+// image_max_file_bytes() bytes (512 MiB; env STIC_MAX_IMAGE_BYTES), and at most
+// image_max_pixels() pixels as the header claims them (PIL's decompression-bomb limit,
+// 2 x 89,478,485; env STIC_MAX_IMAGE_PIXELS).
 Image image_decode(const uint8_t* data, size_t size, const std::string& name_for_errors);
+int64_t image_max_pixels();
+int64_t image_max_file_bytes();
 
 enum class Resample { Nearest, Bilinear, Bicubic };
 // Pillow's Image.resize((width, height), resample) on RGB8. Same size -> copy.

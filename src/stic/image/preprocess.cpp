@@ -234,6 +234,16 @@ std::vector<Image> anyres_crops(const Image& im, const ClipPreprocessConfig& cfg
 PixelBatch preprocess_image(const Image& im, AspectMode mode, const ClipPreprocessConfig& cfg,
                             const std::vector<std::pair<int, int>>& pinpoints_hw) {
   check_image(im, "preprocess_image");
+  // the intermediate images the processors make (LLaVA's square padding; the shortest-edge resize)
+  // stay within the decoder's pixel limit: a 1 x 60000 image would otherwise pad to 3.6 G pixels
+  const int64_t w = im.width, h = im.height, lim = image_max_pixels();
+  const int64_t lo = std::min(w, h), hi = std::max(w, h), edge = cfg.shortest_edge;
+  if (mode == AspectMode::Pad && hi * hi > lim)
+    fail("image of ", w, "x", h, ": padding it to a ", hi, "x", hi, " square exceeds the pixel limit of ", lim,
+         " (STIC_MAX_IMAGE_PIXELS)");
+  if (mode != AspectMode::Pad && edge > 0 && lo > 0 && edge * ((hi * edge + lo - 1) / lo) > lim)
+    fail("image of ", w, "x", h, ": resizing its shortest edge to ", edge, " exceeds the pixel limit of ", lim,
+         " (aspect ratio ", hi / lo, ":1; STIC_MAX_IMAGE_PIXELS)");
   switch (mode) {
     case AspectMode::Crop:
       return clip_preprocess(im, cfg);

@@ -91,7 +91,12 @@ std::vector<int64_t> LoadedModel::prompt_ids(const std::string& user, const std:
 }
 
 ImageInput LoadedModel::load_image(const std::string& path, const ImageTransform& transform) const {
-  return transform.none() ? preprocess(image_load(path)) : preprocess(transform.apply(image_load(path)));
+  try {
+    return transform.none() ? preprocess(image_load(path)) : preprocess(transform.apply(image_load(path)));
+  } catch (const Error& e) {  // preprocessing's errors (size limits) name the file too
+    if (std::string(e.what()).rfind(path, 0) == 0) throw;
+    fail(path, ": ", e.what());
+  }
 }
 
 void LoadedModel::set_image_mode(AspectMode mode) {
