@@ -116,5 +116,21 @@ secs, kb = open(sys.argv[2]).read().split()[-2:]
 assert float(secs) < 30 and int(kb) < 2_000_000, (secs, kb)
 PY
 
+# prompts and token limits against the model's context (max_position_embeddings)
+python3 -c "
+import json
+print(json.dumps({'id': 'long', 'prompt': 'word ' * 40000}))
+print(json.dumps({'id': 'short', 'prompt': 'hello', 'max_new_tokens': 1000000}))" >"$T/ctx.jsonl"
+timeout 120 "$STIC" generate --model $M --requests "$T/ctx.jsonl" --out "$T/ctx.out" --ignore-eos >"$T/log" 2>&1; rc=$?
+python3 - "$T/ctx.out" "$M/config.json" <<'PY' && ok "a prompt longer than the context: a per-request error; max_new_tokens 1e6 stops at the context (rc $rc)" || bad "context limits (rc $rc): $(tail -3 "$T/log")"
+import json, sys
+rows = {json.loads(l)["id"]: json.loads(l) for l in open(sys.argv[1])}
+cfg = json.load(open(sys.argv[2]))
+ctx = cfg.get("text_config", cfg).get("max_position_embeddings")
+assert "does not fit the model's context of %d" % ctx in rows["long"]["error"], rows["long"]
+s = rows["short"]
+assert s["finish_reason"] == "length" and s["num_input_tokens"] + len(s["token_ids"]) == ctx, (s["num_input_tokens"], len(s["token_ids"]), ctx)
+PY
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

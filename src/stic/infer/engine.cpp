@@ -79,6 +79,7 @@ struct Slot {
   int64_t len = 0;  // positions filled in the cache
   int64_t step = 0;
   int64_t last_token = 0;
+  int64_t max_new = 0;  // the request's max_new_tokens, bounded by the model's context
   GenResult result;
 };
 
@@ -230,11 +231,19 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
       max_img = std::max(max_img, per_crop + rows * (cols + 1));
     }
   }
+  // the model's context bounds every sequence: a prompt that fills it is a per-request error, a
+  // longer max_new_tokens stops at the context ("length"); the cache is never longer than it
+  const int64_t ctx = std::max<int64_t>(1, cfg.text.max_position_embeddings);
+  const int64_t min_img = cfg.vision.tokens_per_side() * cfg.vision.tokens_per_side();
   for (size_t i = 0; i < requests.size(); ++i) {
     try {
       prep[i].ids = lm_.prompt_ids(requests[i].prompt, requests[i].template_name, !requests[i].image.empty());
-      const int64_t need = static_cast<int64_t>(prep[i].ids.size()) + (requests[i].image.empty() ? 0 : max_img) +
-                           requests[i].max_new_tokens;
+      const int64_t n = static_cast<int64_t>(prep[i].ids.size()), img = requests[i].image.empty() ? 0 : max_img;
+      if (n + (requests[i].image.empty() ? 0 : min_img) >= ctx)
+        fail("prompt of ", n, " tokens", requests[i].image.empty() ? "" : str_cat(" + at least ", min_img, " image tokens"),
+             " does not fit the model's context of ", ctx, " positions (max_position_embeddings)");
+      if (requests[i].max_new_tokens < 1) fail("max_new_tokens must be at least 1 (got ", requests[i].max_new_tokens, ")");
+      const int64_t need = std::min(n + img + static_cast<int64_t>(requests[i].max_new_tokens), ctx);
       max_len = std::max(max_len, need);
     } catch (const stic::Error& e) {
       prep[i].error = e.what();
@@ -330,7 +339,7 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
         return true;
       }
     }
-    if (static_cast<int64_t>(s.result.token_ids.size()) >= q.max_new_tokens) {
+    if (static_cast<int64_t>(s.result.token_ids.size()) >= s.max_new) {
       s.result.finish_reason = "length";
       return true;
     }
@@ -410,8 +419,10 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
       const int64_t T = embeds.size(1);
       s.result.num_input_tokens = T;
       st.prompt_tokens += T;
-      if (T + q.max_new_tokens > L)
-        fail("prompt of ", T, " positions + max_new_tokens ", q.max_new_tokens, " exceeds the cache length ", L);
+      if (T >= ctx) fail("prompt of ", T, " positions (image tokens included) does not fit the model's context of ", ctx);
+      s.max_new = std::min<int64_t>(q.max_new_tokens, ctx - T);
+      if (T + s.max_new > L)
+        fail("prompt of ", T, " positions + max_new_tokens ", s.max_new, " exceeds the cache length ", L);
       if (cache.zero_tail && extent[si] > T) {
         for (int64_t l = 0; l < n_layers; ++l) {
           cache.k[l].select(0, si).narrow(1, T, extent[si] - T).zero_();
