@@ -13,7 +13,7 @@ W=$OUT/tree
 rm -rf "$W" && git worktree prune && git worktree add -f --detach "$W" HEAD >/dev/null 2>&1 \
   || { echo "cannot make a worktree in $W"; exit 1; }
 cp -r tests/fixtures "$W/tests/" 2>/dev/null  # uncommitted fixtures too
-B=$OUT/build
+B=$W/build  # inside the tree: paths relative to the build dir match build/, so ccache (base_dir=/) hits
 cmake -S "$W" -B "$B" -DCMAKE_BUILD_TYPE=Release -DSTIC_WERROR=OFF >"$OUT/configure.log" 2>&1 || { tail "$OUT/configure.log"; exit 1; }
 
 MUTATIONS=$(cat <<'EOF'
@@ -27,7 +27,8 @@ unpad_int_to_round7 | src/stic/model/llava.cpp | ("return round7 ? static_cast<i
 resume_drops_an_id | src/stic/infer/batch_job.cpp | ("  if (done_.count(id)) {\n    ++resumed_;", "  static bool dropped = false;\n  if (done_.count(id) || (!done_.empty() && !dropped && (dropped = true))) {\n    ++resumed_;")
 loss_not_divided_by_accumulation | src/stic/train/trainer.cpp | ("(r.loss / static_cast<double>(cfg_.grad_accum)).backward();", "r.loss.backward();")
 top_p_ignored | src/stic/infer/engine.cpp | ("auto keep = (before < t_topp)", "auto keep = (before < t_topp + 2)")
-sliding_window_off | src/stic/model/decoder.cpp | ("if (!attn_mask.defined() && cfg.sliding_window > 0 &&", "if (false && cfg.sliding_window > 0 &&")
+sliding_window_off | src/stic/model/decoder.cpp | ("if (!attn_mask.defined() && cfg.sliding_window > 0 && past + t > cfg.sliding_window) {", "if (false) {")
+sliding_window_off_in_engine_decode | src/stic/infer/decode_graph.cpp | ("if (window > 0 && attend_len > window) allowed", "if (false) allowed")
 dpo_rejected_sign | src/stic/train/dpo_loss.cpp | ("const auto z = (pc - rc) - (pr - rr);", "const auto z = (pc - rc) + (pr - rr);")
 dpo_reference_keeps_adapter | src/stic/train/dpo.cpp | ("    off = std::make_unique<AdapterDisabledGuard>();\n", "")
 infuse_marker_left_in_question | src/stic/text/stic_prompts.cpp | ("  for (size_t p; (p = question.find(marker)) != std::string::npos;) question.erase(p, marker.size());\n", "")
@@ -64,9 +65,9 @@ PY
   fi
   echo "[mutation] $name: testing"
   by=""
-  (cd "$W" && timeout 300 "$B/stic_base_tests" --gtest_brief=1 >"$OUT/$name.base.log" 2>&1) \
+  (cd "$W" && timeout 300 "$B/stic_base_tests" --gtest_brief=1 --gtest_fail_fast >"$OUT/$name.base.log" 2>&1) \
     || by=$(grep -E "^\[  FAILED  \] [A-Za-z]" "$OUT/$name.base.log" | grep -v "listed below" | sed 's/\[  FAILED  \] //; s/ (.*//' | head -4 | paste -sd, -)
-  [ -z "$by" ] && { (cd "$W" && timeout 1200 "$B/stic_tests" --gtest_brief=1 >"$OUT/$name.tests.log" 2>&1) \
+  [ -z "$by" ] && { (cd "$W" && timeout 1800 "$B/stic_tests" --gtest_brief=1 --gtest_fail_fast >"$OUT/$name.tests.log" 2>&1) \
     || by=$(grep -E "^\[  FAILED  \] [A-Za-z]" "$OUT/$name.tests.log" | grep -v "listed below" | sed 's/\[  FAILED  \] //; s/ (.*//' | head -4 | paste -sd, -); }
   if [ -z "$by" ]; then
     for t in eval_tests generate_tests pref_tests stage2_tests pipeline_tests cli_tests; do

@@ -10,7 +10,8 @@ using namespace stic_test;
 
 TEST(Engine, GreedyBatchedEqualsHF) {
   const auto m = manifest();
-  for (std::string model : {"llava_llama", "next_mistral", "next_llama_bf16"}) {
+  // swa_mistral: a sliding window shorter than the prompts; llava_full_bias: CLS kept, biases
+  for (std::string model : {"llava_llama", "next_mistral", "next_llama_bf16", "swa_mistral", "llava_full_bias"}) {
     auto reqs = manifest_requests(model);
     stic::EngineOptions o;
     o.max_batch = 4;

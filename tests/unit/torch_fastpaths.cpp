@@ -137,6 +137,43 @@ TEST(FastPaths, EnvironmentSwitchesAreReadInOnePlace) {
 }
 
 // The token-major KV storage (what CUDA uses for the flash decode kernel) gives the same tokens.
+// A Mistral sliding window (32 keys) shorter than every prompt: each path, the prefill of a shared
+// prefix's suffix and every decode step included, gives HF's greedy tokens (the FlashAttention-2
+// paths, which read every key below a slot's length, step aside for the masked kernels).
+TEST(FastPaths, SlidingWindowOnEveryPathGivesHFTokens) {
+  const auto m = manifest();
+  std::map<std::string, std::vector<int32_t>> want;
+  for (auto& c : m["cases"])
+    if (c["model"] == "swa_mistral") want[c["case"]] = c["greedy"].get<std::vector<int32_t>>();
+  if (want.empty()) GTEST_SKIP() << "no swa_mistral fixture (tools/make_bite_fixtures.py)";
+  stic::LoadOptions lo;
+  lo.device = test_device();
+  stic::LoadedModel sw(fixture("parity/swa_mistral"), lo);  // own copy: fusing changes it
+  ASSERT_EQ(sw.config().text.sliding_window, 32);
+  auto reqs = manifest_requests("swa_mistral");
+  stic::GenRequest again = reqs[0];  // the same image and template again: a prefix to reuse
+  again.id = "again";
+  reqs.push_back(again);
+  want["again"] = want.at(reqs[0].id);
+  std::vector<std::pair<const char*, std::function<void(stic::EngineOptions&)>>> paths = {
+      {"reference", [](stic::EngineOptions&) {}}};
+  for (const auto& fp : fast_paths()) {
+    if (!fp.needs_cuda || lo.device.is_cuda()) paths.push_back({fp.name, fp.set});
+  }
+  for (auto& [name, set] : paths) {
+    stic::EngineOptions o = reference_options();
+    set(o);
+    stic::EngineStats st;
+    const auto got = run(sw, reqs, o, &st);
+    for (const auto& q : reqs) {
+      EXPECT_EQ(got.at(q.id).token_ids, want.at(q.id)) << name << ": " << q.id;
+    }
+    if (std::string(name) == "prefix_reuse") {
+      EXPECT_GT(st.prefix_hits, 0);
+    }
+  }
+}
+
 TEST(Engine, TokenMajorCacheLayoutSameTokens) {
   auto reqs = mixed_requests();
   stic::EngineOptions o;
@@ -245,6 +282,15 @@ TEST(Engine, SharedImagePrefixIsReusedAndInvisible) {
 // GQA 8 query / 2 KV heads. The dense kernel attends over every slot's [0, attend_len) and
 // corrects for the zero keys past each slot's length; with a non-zero tail it must be wrong,
 // which shows the test sees the tail at all.
+// tests/e2e/gpu_tests.sh sets STIC_REQUIRE_CUDA on a machine with a GPU: a stic built without
+// CUDA (or a driver libtorch cannot use) must fail there rather than run the GPU suite on the CPU.
+TEST(GpuBuild, CudaIsUsableWhereRequired) {
+  const char* req = std::getenv("STIC_REQUIRE_CUDA");
+  if (!req || !*req) GTEST_SKIP() << "STIC_REQUIRE_CUDA not set (tests/e2e/gpu_tests.sh sets it)";
+  ASSERT_TRUE(torch::cuda::is_available()) << "a GPU is present but this libtorch build cannot use it";
+  EXPECT_TRUE(test_device().is_cuda()) << "STIC_PARITY_DEVICE is not a CUDA device";
+}
+
 TEST(DecodeAttention, FlashKernelsMatchReferenceOnRaggedSlots) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   torch::manual_seed(7);

@@ -25,7 +25,11 @@ torch::Tensor decode_step_eager(Llava& model, KVCache& cache, const torch::Tenso
                                 const torch::Tensor& positions, int64_t attend_len) {
   const int64_t s = tokens.size(0);
   const auto dtype = model->language_model->lm_head->weight.scalar_type();
-  auto allowed = torch::arange(attend_len, positions.options()).unsqueeze(0) <= positions.unsqueeze(1);  // (S, Lr)
+  auto keys = torch::arange(attend_len, positions.options()).unsqueeze(0);
+  auto allowed = keys <= positions.unsqueeze(1);  // (S, Lr)
+  // Mistral's sliding window: a key at least `window` behind the query is out of sight
+  const int64_t window = model->cfg.text.sliding_window;
+  if (window > 0 && attend_len > window) allowed = allowed.logical_and(keys > positions.unsqueeze(1) - window);
   auto mask = torch::zeros({s, 1, 1, attend_len}, torch::TensorOptions().dtype(dtype).device(positions.device()))
                   .masked_fill(allowed.logical_not().view({s, 1, 1, attend_len}),
                                -std::numeric_limits<float>::infinity());

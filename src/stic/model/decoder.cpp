@@ -32,7 +32,7 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 }
 
 LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c)
-    : heads(c.num_heads), kv_heads(c.num_kv_heads), head_dim(c.head_dim) {
+    : heads(c.num_heads), kv_heads(c.num_kv_heads), head_dim(c.head_dim), sliding_window(c.sliding_window) {
   const bool b = c.attention_bias;
   q_proj = register_module("q_proj", Linear(c.hidden_size, heads * head_dim, b));
   k_proj = register_module("k_proj", Linear(c.hidden_size, kv_heads * head_dim, b));
@@ -246,7 +246,9 @@ torch::Tensor LlamaAttentionImpl::forward_static(const torch::Tensor& q, const t
       kk = kk.unsqueeze(2).expand({1, kv_heads, rep, end, head_dim}).reshape({1, heads, end, head_dim});
       vv = vv.unsqueeze(2).expand({1, kv_heads, rep, end, head_dim}).reshape({1, heads, end, head_dim});
     }
-    o = compat::attention(q, kk, vv, {}, /*causal=*/true);  // bottom-right causal: (1, H, T, D)
+    // bottom-right causal (1, H, T, D); a sliding window shorter than the keys comes as `mask`
+    o = mask.defined() ? compat::attention(q, kk, vv, mask, /*causal=*/false)
+                       : compat::attention(q, kk, vv, {}, /*causal=*/true);
   } else {  // one decode step for every slot
     if (t != 1) fail("static KV cache: a decode step takes one token per slot, got ", t);
     const bool prof = profile::level() == 1 && q.is_cuda();
@@ -302,6 +304,9 @@ torch::Tensor LlamaAttentionImpl::forward_static(const torch::Tensor& q, const t
     // the dense kernel is opt-in: on an H100 the engine's step was 27.3 ms with it and 26.5 ms
     // with varlen (64 x 3.2k keys, bench/RESULTS.md), although the kernel alone is 5% faster
     const bool dense = pick == DecodeAttention::FlashDense;
+    // FlashAttention-2 here reads every key below each slot's length: with a sliding window
+    // shorter than the keys, only the masked kernels (cuDNN, GEMMs, SDPA) apply the window
+    const bool window_cuts = sliding_window > 0 && cache.attend_len > sliding_window;
     if (q.is_cuda() && try_cudnn && !g_cudnn_unavailable && q.scalar_type() != torch::kFloat32 && mask.defined()) {
       try {
         o = cudnn_decode(q, kc, vc, mask);
@@ -311,7 +316,8 @@ torch::Tensor LlamaAttentionImpl::forward_static(const torch::Tensor& q, const t
         g_cudnn_unavailable = true;
       }
     }
-    if (!o.defined() && q.is_cuda() && try_flash && !g_flash_unavailable && q.scalar_type() != torch::kFloat32) {  // FA2: bf16/fp16 only
+    if (!o.defined() && q.is_cuda() && try_flash && !window_cuts && !g_flash_unavailable &&
+        q.scalar_type() != torch::kFloat32) {  // FA2: bf16/fp16 only
       try {
         o = cache.zero_tail && dense ? flash_decode_dense(q, kc, vc, cache.write_pos, cache.attend_len)
                                        : flash_decode(q, kc, vc, cache.write_pos, cache.attend_len, &cache);  // (S, H, 1, D)
@@ -351,7 +357,10 @@ torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
     auto o = gate_up.forward(x);
     return down_proj(torch::silu(o[0]) * o[1]);
   }
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  // gate before up, as HF: the operands of `*` are unsequenced in C++ (g++ evaluates up_proj
+  // first), and the order of the LoRA dropout draws is the order of these calls
+  auto gate = torch::silu(gate_proj(x));
+  return down_proj(gate * up_proj(x));
 }
 
 LlamaLayerImpl::LlamaLayerImpl(const TextConfig& c) {
@@ -449,8 +458,11 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& embeds, const torch::
   torch::Tensor attn_mask = mask;
   const int64_t past = cache ? cache->length() : 0;
   const int64_t t = embeds.size(1);
-  if (!attn_mask.defined() && cfg.sliding_window > 0 && past + t > cfg.sliding_window && t > 1) {
-    // Mistral sliding window: query i (absolute past + i) sees keys j with i - window < j <= i.
+  if (!attn_mask.defined() && cfg.sliding_window > 0 && past + t > cfg.sliding_window) {
+    // Mistral sliding window: query i (absolute past + i) sees keys j with i - window < j <= i
+    // (HF masking_utils sliding_window_overlay: kv_idx > q_idx - window), in a prefill, a
+    // growing-cache decode step and an engine prefill alike; the engine's decode steps carry it
+    // in their own mask (infer/decode_graph.cpp decode_step_eager).
     auto qi = torch::arange(past, past + t, torch::TensorOptions().dtype(torch::kInt64).device(embeds.device())).unsqueeze(1);
     auto kj = torch::arange(0, past + t, torch::TensorOptions().dtype(torch::kInt64).device(embeds.device())).unsqueeze(0);
     auto ok = (kj <= qi).logical_and(kj > qi - cfg.sliding_window);

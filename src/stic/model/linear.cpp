@@ -11,6 +11,21 @@ thread_local bool g_adapters_enabled = true;
 }
 
 bool adapters_enabled() { return g_adapters_enabled; }
+
+namespace {
+thread_local LoraDropoutMasks g_dropout_masks;
+torch::Tensor lora_dropout_apply(const torch::Tensor& x, double p) {
+  if (!g_dropout_masks) return torch::dropout(x, p, /*train=*/true);
+  auto keep = g_dropout_masks(x, p);
+  if (!keep.sizes().equals(x.sizes()))
+    fail("LoRA dropout: a replayed mask of shape ", keep.sizes(), " for an input of shape ", x.sizes());
+  return x * keep.to(x.scalar_type()).div_(1.0 - p);  // ATen: input * (noise / (1 - p))
+}
+}  // namespace
+LoraDropoutMaskScope::LoraDropoutMaskScope(LoraDropoutMasks masks) : prev_(std::move(g_dropout_masks)) {
+  g_dropout_masks = std::move(masks);
+}
+LoraDropoutMaskScope::~LoraDropoutMaskScope() { g_dropout_masks = std::move(prev_); }
 AdapterDisabledGuard::AdapterDisabledGuard() : prev_(g_adapters_enabled) { g_adapters_enabled = false; }
 AdapterDisabledGuard::~AdapterDisabledGuard() { g_adapters_enabled = prev_; }
 
@@ -28,12 +43,12 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
     if (lora_compute_in_input_dtype && x.scalar_type() != wt) {
       // mixed precision (as autocast): the fp32 adapter weights are cast to the activations'
       // dtype for the two small GEMMs; gradients still reach the fp32 weights
-      auto h = lora_dropout > 0.0 && is_training() ? torch::dropout(x, lora_dropout, true) : x;
+      auto h = lora_dropout > 0.0 && is_training() ? lora_dropout_apply(x, lora_dropout) : x;
       auto a = lora_A->weight.to(x.scalar_type()), b = lora_B->weight.to(x.scalar_type());
       y = y + torch::linear(torch::linear(h, a), b) * lora_scaling;
     } else {
       auto h = x.to(wt);
-      if (lora_dropout > 0.0 && is_training()) h = torch::dropout(h, lora_dropout, true);
+      if (lora_dropout > 0.0 && is_training()) h = lora_dropout_apply(h, lora_dropout);
       y = y + (lora_B(lora_A(h)) * lora_scaling).to(y.scalar_type());
     }
   }

@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 namespace stic {
@@ -57,6 +58,22 @@ struct FusedLinear {
   std::vector<torch::Tensor> forward(const torch::Tensor& x) const;
   std::vector<Linear> parts;
   torch::Tensor weight, bias;
+};
+
+// LoRA dropout's keep-mask source. By default each training forward draws x * bernoulli(1 - p)
+// / (1 - p) (ATen's CPU dropout, as nn.Dropout). A test installs a function that returns the
+// keep-mask (0/1, x's shape) for the next call, to replay the masks a reference implementation
+// drew (tests/fixtures/train_step); the scaling by 1 / (1 - p) stays here. Thread-local.
+using LoraDropoutMasks = std::function<torch::Tensor(const torch::Tensor& x, double p)>;
+class LoraDropoutMaskScope {
+ public:
+  explicit LoraDropoutMaskScope(LoraDropoutMasks masks);
+  ~LoraDropoutMaskScope();
+  LoraDropoutMaskScope(const LoraDropoutMaskScope&) = delete;
+  LoraDropoutMaskScope& operator=(const LoraDropoutMaskScope&) = delete;
+
+ private:
+  LoraDropoutMasks prev_;
 };
 
 bool adapters_enabled();

@@ -120,6 +120,7 @@ struct LlamaAttentionImpl : torch::nn::Module {
   torch::Tensor forward_static(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const torch::Tensor& mask, KVCache& cache, int layer);
   int heads, kv_heads, head_dim;
+  int sliding_window;  // 0 = none; else keys j with i - window < j <= i (TextConfig::sliding_window)
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   FusedLinear qkv;  // q/k/v in one GEMM for inference, once LlamaModel::fuse_projections ran
 };
