@@ -148,7 +148,9 @@ TEST(TorchvisionBackendFixture, PixelValuesEqualHfTorchvisionProcessors) {
     for (int ch = 0; ch < 3; ++ch)
       for (int v = 0; v < 256; ++v) {
         const float w = c.lut[ch][v].item<float>();
-        if (!std::isnan(w)) EXPECT_EQ(lut[ch * 256 + v], w) << "channel " << ch << " level " << v;
+        if (!std::isnan(w)) {
+          EXPECT_EQ(lut[ch * 256 + v], w) << "channel " << ch << " level " << v;
+        }
       }
   }
 }
