@@ -11,6 +11,7 @@
 #include "stic/eval/world_eval.h"
 #include "stic/eval/world_pref.h"
 #include "stic/util/error.h"
+#include "flags.h"
 #include "verbs.h"
 
 namespace stic::app {
@@ -35,6 +36,7 @@ int run_real_benchmark(EvalArgs& a) {
   o.out = a.w.out;
   o.device = a.w.device;
   o.dtype = a.w.dtype;
+  o.image_backend = a.w.image_backend;
   o.dar = a.w.dar;
   o.dar_prompt = a.w.dar_prompt;
   o.dar_max_new_tokens = a.w.dar_max_new_tokens;
@@ -140,6 +142,7 @@ void register_eval(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   c->add_option("--device", a->w.device, "cpu|cuda|cuda:N");
   c->add_option("--dtype", a->w.dtype, "auto|fp32|bf16|fp16");
+  add_image_backend_flag(c, a->w.image_backend);
   c->add_flag("--dar", a->w.dar,
               "describe-and-respond: describe each image first (greedy), then ask with the description infused");
   c->add_option("--dar-prompt", a->w.dar_prompt, "DaR's description prompt (default: \"Detail the composition and subjects within the frame.\")");

@@ -17,10 +17,19 @@ void add_model_flags(CLI::App* c, ModelFlags& f) {
   c->add_option("--device", f.device, "cpu|cuda|cuda:N");
   c->add_option("--dtype", f.dtype, "auto|fp32|bf16|fp16");
   c->add_option("--vision-tower", f.vision_tower, "CLIP folder for original-layout checkpoints");
+  add_image_backend_flag(c, f.image_backend);
+}
+
+void add_image_backend_flag(CLI::App* c, std::string& backend) {
+  c->add_option("--image-backend", backend,
+                "pil | torchvision: reproduce transformers' PIL image processors (v4 default, v5 ...ImageProcessorPil) "
+                "or its torchvision ones (v5 default, v4 ...Fast; uint8 antialiased resize as ATen does it). "
+                "Default: the checkpoint's (torchvision if preprocessor_config.json names a ...Fast class, else pil)")
+      ->check(CLI::IsMember({"pil", "torchvision"}));
 }
 
 std::unique_ptr<LoadedModel> load_for_inference(const ModelFlags& f, const std::string& verb) {
-  return stic::load_for_inference(f.model, load_options(f.device, f.dtype, f.vision_tower), f.adapter, verb);
+  return stic::load_for_inference(f.model, load_options(f.device, f.dtype, f.vision_tower, f.image_backend), f.adapter, verb);
 }
 
 void add_sampling_flags(CLI::App* c, SamplingFlags& s, const std::string& seed_help, bool with_top_k) {

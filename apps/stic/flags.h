@@ -15,9 +15,13 @@ namespace stic::app {
 
 // --model DIR [--adapter DIR] [--device] [--dtype] [--vision-tower]
 struct ModelFlags {
-  std::string model, adapter, device = "cpu", dtype = "auto", vision_tower;
+  std::string model, adapter, device = "cpu", dtype = "auto", vision_tower, image_backend;
 };
-void add_model_flags(CLI::App* c, ModelFlags& f);
+void add_model_flags(CLI::App* c, ModelFlags& f);  // with --image-backend
+// --image-backend pil|torchvision: whose image preprocessing to reproduce, for every verb that
+// preprocesses images ("" = the checkpoint's: torchvision when its processor config names a
+// ...Fast class, else pil).
+void add_image_backend_flag(CLI::App* c, std::string& backend);
 // The model for inference: --adapter (if any) merged into the weights (model/loaded_model.h).
 std::unique_ptr<LoadedModel> load_for_inference(const ModelFlags& f, const std::string& verb);
 
@@ -31,7 +35,7 @@ struct SamplingFlags {
 void add_sampling_flags(CLI::App* c, SamplingFlags& s, const std::string& seed_help, bool with_top_k);
 
 // Copies the model and sampling flags into a generation verb's options struct (the fields
-// model, adapter, device, dtype, vision_tower, template_name, max_new_tokens, temperature,
+// model, adapter, device, dtype, vision_tower, image_backend, template_name, max_new_tokens, temperature,
 // top_p, top_k, seed: PrefGenOptions, DescribeOptions).
 template <class Options>
 void apply_generation_flags(const ModelFlags& m, const SamplingFlags& s, Options& o) {
@@ -40,6 +44,7 @@ void apply_generation_flags(const ModelFlags& m, const SamplingFlags& s, Options
   o.device = m.device;
   o.dtype = m.dtype;
   o.vision_tower = m.vision_tower;
+  o.image_backend = m.image_backend;
   o.template_name = s.tmpl;
   o.max_new_tokens = s.max_new_tokens;
   o.temperature = s.temperature;

@@ -9,13 +9,14 @@
 #include "stic/method/sweep.h"
 #include "stic/util/strings.h"
 #include "stic/util/error.h"
+#include "flags.h"
 #include "verbs.h"
 
 namespace stic::app {
 namespace {
 
 struct PipelineArgs {
-  std::string recipe, workdir, until, preset, device, dtype;
+  std::string recipe, workdir, until, preset, device, dtype, image_backend;
   int64_t max_steps = -1, instruct_steps = -1, pretrain_steps = -1;
   int threads = -1;
   bool quiet = false, ablations = false;
@@ -29,6 +30,7 @@ int run_pipeline_verb(const PipelineArgs& a) {
   if (!a.preset.empty()) sets.push_back("world.preset=" + a.preset);
   if (!a.device.empty()) sets.push_back("device=" + a.device);
   if (!a.dtype.empty()) sets.push_back("dtype=" + a.dtype);
+  if (!a.image_backend.empty()) sets.push_back("image_backend=" + a.image_backend);
   if (a.threads >= 0) sets.push_back("threads=" + std::to_string(a.threads));
   if (a.max_steps >= 1) sets.push_back("base.max_steps=" + std::to_string(a.max_steps));
   if (a.instruct_steps >= 0) sets.push_back("instruct.max_steps=" + std::to_string(a.instruct_steps));
@@ -82,6 +84,7 @@ void register_pipeline(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   c->add_option("--device", a->device, "override device (cpu|cuda|cuda:N)");
   c->add_option("--dtype", a->dtype, "override dtype (auto|fp32|bf16)");
+  add_image_backend_flag(c, a->image_backend);
   c->add_flag("--quiet", a->quiet, "no progress bars in the stages");
   c->add_option("--set", a->sets,
                 "override a recipe value: section.key=value, repeatable (e.g. --set dpo.alpha=0 --set pref.p_bad_prompt=1)");

@@ -54,6 +54,7 @@ void register_train_sft(CLI::App& app) {
   c->add_flag("--full", o.setup.full, "train every parameter (no LoRA; for small models)");
   c->add_option("--device", o.device, "cpu|cuda|cuda:N");
   c->add_option("--dtype", o.dtype, "auto|fp32|bf16");
+  add_image_backend_flag(c, o.image_backend);
   c->add_option("--vision-tower", o.vision_tower, "CLIP folder for original-layout checkpoints");
   c->add_flag("--no-progress", a->no_progress, "no progress bar");
   add_recipe_flag(c);

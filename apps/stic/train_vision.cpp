@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "stic/train/vision.h"
+#include "flags.h"
 #include "verbs.h"
 
 namespace stic::app {
@@ -49,6 +50,7 @@ void register_train_vision(CLI::App& app) {
   c->add_option("--seed", a->o.train.seed, "data order and head init seed")->capture_default_str();
   c->add_option("--device", a->o.device, "cpu|cuda|cuda:N")->capture_default_str();
   c->add_option("--dtype", a->o.dtype, "auto|fp32|bf16")->capture_default_str();
+  add_image_backend_flag(c, a->o.image_backend);
   c->add_flag("--no-progress", a->no_progress, "no progress bar");
   verb_callbacks()[c] = [a] { return run_vision(*a); };
 }

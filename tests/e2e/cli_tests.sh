@@ -168,5 +168,33 @@ expect_fail "train-vision: a malformed scene line is named" "base_scenes.jsonl: 
 expect_fail "train-vision: a folder that is not a world" "gt/base_scenes.jsonl: cannot open" \
   "$STIC" train-vision --model "$T/world/model" --world "$T/nonexist" --output-dir "$T/tv3" --max-steps 1 --no-progress
 
+# 8. --image-backend: reaches the preprocessing (other logits than pil, close to them), a
+# checkpoint naming a ...Fast processor class selects torchvision, a bad value is a usage error
+CH=(chat --image $IMG/china.jpg --prompt "Describe the image." --max-new-tokens 1)
+mkdir -p "$T/fast" && for f in $FIX/next_mistral/*; do ln -s "$(realpath "$f")" "$T/fast/"; done
+rm "$T/fast/preprocessor_config.json"
+python3 -c "import json,sys; p=json.load(open(sys.argv[1])); p['image_processor_type']='LlavaNextImageProcessorFast'; json.dump(p, open(sys.argv[2],'w'))" \
+  $FIX/next_mistral/preprocessor_config.json "$T/fast/preprocessor_config.json"
+"$STIC" "${CH[@]}" --model $FIX/next_mistral --dump-logits "$T/pil.st" >/dev/null 2>"$T/err" \
+  && "$STIC" "${CH[@]}" --model $FIX/next_mistral --image-backend torchvision --dump-logits "$T/tv.st" >/dev/null 2>>"$T/err" \
+  && "$STIC" "${CH[@]}" --model "$T/fast" --dump-logits "$T/fast.st" >/dev/null 2>>"$T/err" \
+  && "$STIC" "${CH[@]}" --model "$T/fast" --image-backend pil --dump-logits "$T/fastpil.st" >/dev/null 2>>"$T/err" \
+  && python3 - "$T/pil.st" "$T/tv.st" "$T/fast.st" "$T/fastpil.st" <<'PY' \
+  && ok "--image-backend torchvision changes the pixels; a ...Fast checkpoint defaults to it" || bad "--image-backend ($(cat "$T/err"))"
+import json, struct, sys, array, math
+def logits(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; e = json.loads(b[8:8 + n])["logits"]
+    return array.array("f", b[8 + n + e["data_offsets"][0]: 8 + n + e["data_offsets"][1]])
+pil, tv, fast, fastpil = (logits(p) for p in sys.argv[1:])
+assert tv == fast, "a ...Fast processor class should select the torchvision backend"
+assert pil == fastpil, "--image-backend pil should override the checkpoint"
+assert tv != pil, "torchvision and pil preprocessing gave identical logits"
+num = math.sqrt(sum((a - b) ** 2 for a, b in zip(tv, pil))); den = math.sqrt(sum(b * b for b in pil))
+assert num / den < 1e-2, num / den
+PY
+"$STIC" chat --model $FIX/llava_llama --prompt x --image-backend cv2 >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "image-backend" "$T/err" && ok "--image-backend cv2 is a usage error (exit 2)" \
+  || bad "--image-backend cv2 (rc=$rc: $(head -c 300 "$T/err"))"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

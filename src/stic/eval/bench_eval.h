@@ -26,6 +26,7 @@ struct BenchEvalOptions {
   score::LoadOptions data;  // benchmark, data, annotations, image dir, limit, circular
   std::string model, adapter, out, answers;
   std::string device = "cpu", dtype = "auto", template_name = "auto", model_id;
+  std::string image_backend;  // pil | torchvision; "" = the checkpoint's
   int batch_size = 32;
   int max_new_tokens = 0;  // 0 = the benchmark's (short answers 128, open-ended 1024)
   bool progress = true;

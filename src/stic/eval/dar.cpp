@@ -45,7 +45,7 @@ DarDescriptions dar_describe(const DarOptions& o, const std::vector<std::string>
       reqs.push_back(std::move(q));
     }
     if (!reqs.empty()) {
-      auto model = load_for_inference(o.model, load_options(o.device, o.dtype), o.adapter, o.progress ? "DaR" : "");
+      auto model = load_for_inference(o.model, load_options(o.device, o.dtype, "", o.image_backend), o.adapter, o.progress ? "DaR" : "");
       const BatchJobResult r = job.run(*model, reqs);
       res.described = r.done;
       res.failed = r.failed;

@@ -16,6 +16,7 @@ namespace stic {
 
 struct DarOptions {
   std::string model, adapter, device = "cpu", dtype = "auto";
+  std::string image_backend;  // pil | torchvision; "" = the checkpoint's
   std::string prompt;            // "" = stic_dar_prompt()
   int max_new_tokens = 1024;
   int batch_size = 16;

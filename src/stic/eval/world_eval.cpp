@@ -69,6 +69,7 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
     d.adapter = o.dar_model.empty() ? o.adapter : o.dar_adapter;
     d.device = o.device;
     d.dtype = o.dtype;
+    d.image_backend = o.image_backend;
     d.prompt = o.dar_prompt;
     d.max_new_tokens = o.dar_max_new_tokens;
     d.batch_size = o.batch_size;
@@ -112,7 +113,7 @@ WorldEvalResult run_world_eval(const WorldEvalOptions& o) {
       std::fprintf(stderr, "stic eval: %zu requests to run, %lld already in %s\n", reqs.size(),
                    static_cast<long long>(res.resumed), pred_path.c_str());
     if (!reqs.empty()) {
-      auto model = load_for_inference(o.model, load_options(o.device, o.dtype), o.adapter, o.progress ? "eval" : "");
+      auto model = load_for_inference(o.model, load_options(o.device, o.dtype, "", o.image_backend), o.adapter, o.progress ? "eval" : "");
       const BatchJobResult r = job.run(*model, reqs);
       res.failed = r.failed;
       res.generated = r.stats.requests;

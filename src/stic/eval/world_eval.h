@@ -26,6 +26,7 @@ namespace stic {
 struct WorldEvalOptions {
   std::string model, adapter, world, out;
   std::string device = "cpu", dtype = "auto";
+  std::string image_backend;  // pil | torchvision; "" = the checkpoint's
   int batch_size = 32;
   int max_new_tokens = 160;
   bool progress = true;

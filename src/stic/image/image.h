@@ -9,9 +9,15 @@
 //                       doesn't either).
 //   * image_resize    = Pillow's `Image.resize((w, h), BICUBIC|BILINEAR)` (Resample.c: separable
 //                       convolution, fixed-point coefficients), bit-exact.
-//   * clip_preprocess / preprocess_image = HF transformers' slow (PIL backend)
-//                       CLIPImageProcessor / LlavaImageProcessor (do_pad) /
-//                       LlavaNextImageProcessor, float32 bit-exact.
+//   * clip_preprocess / preprocess_image = HF transformers' image processors, float32 bit-exact,
+//                       in either backend (ImageBackend below):
+//                       - Pil: the PIL/numpy processors (transformers 4's CLIPImageProcessor /
+//                         LlavaImageProcessor (do_pad) / LlavaNextImageProcessor, transformers 5's
+//                         ...ImageProcessorPil);
+//                       - Torchvision: the torchvision processors (transformers 5's defaults,
+//                         transformers 4's ...ImageProcessorFast), on the CPU: uint8 resize by
+//                         image_resize_torchvision, torchvision's centre crop / pad, and the fused
+//                         float32 rescale + normalise (x - 255 * mean) / (255 * std).
 #pragma once
 
 #include <array>
@@ -45,6 +51,10 @@ int64_t image_max_file_bytes();
 enum class Resample { Nearest, Bilinear, Bicubic };
 // Pillow's Image.resize((width, height), resample) on RGB8. Same size -> copy.
 Image image_resize(const Image& im, int width, int height, Resample r = Resample::Bicubic);
+// torchvision.transforms.v2.functional.resize(t, (height, width), BICUBIC|BILINEAR,
+// antialias=True) of a uint8 CHW tensor on the CPU (ATen's integer Pillow-SIMD kernel: int16
+// weights at a per-pass precision), bit-exact. Same size -> copy; Nearest is not supported.
+Image image_resize_torchvision(const Image& im, int width, int height, Resample r = Resample::Bicubic);
 // Pixels [left, left+width) x [top, top+height); must lie inside the image (throws otherwise).
 Image image_crop(const Image& im, int left, int top, int width, int height);
 // A width x height canvas of `fill` with `im` pasted at (left, top); parts outside are clipped.
@@ -53,12 +63,21 @@ Image image_pad_to(const Image& im, int width, int height, int left, int top,
 // Writes a PNG (for debugging and reports). Returns false on failure.
 bool image_save_png(const Image& im, const std::string& path);
 
+// Whose preprocessing is reproduced (stic --image-backend).
+enum class ImageBackend {
+  Pil,         // PIL/numpy: Pillow's resize, float64 rescale then float32 normalise
+  Torchvision  // torchvision: ATen's uint8 resize, fused float32 rescale + normalise
+};
+ImageBackend parse_image_backend(const std::string& name);  // pil | torchvision; throws otherwise
+const char* image_backend_name(ImageBackend b);             // "pil" | "torchvision"
+
 struct ClipPreprocessConfig {
   int shortest_edge = 336;
   int crop_h = 336, crop_w = 336;
   std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
   std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
   bool do_center_crop = true;
+  ImageBackend backend = ImageBackend::Pil;
 };
 
 enum class AspectMode {
@@ -94,7 +113,8 @@ std::pair<int, int> anyres_resized_size(int orig_h, int orig_w, int target_h, in
 std::pair<int, int> shortest_edge_resize_size(int h, int w, int size);
 
 // The uint8 image that CLIP normalisation is applied to: resize shortest edge (bicubic) then
-// centre crop (HF center_crop, zero-padding when the image is smaller than the crop).
+// centre crop (HF center_crop, zero-padding when the image is smaller than the crop: PIL backend
+// ceil((crop - size) / 2) before, torchvision backend floor). cfg.backend picks the resize.
 Image clip_resize_crop(const Image& im, const ClipPreprocessConfig& cfg);
 // LLaVA's expand2square with `fill` (the image centred; identity for a square image).
 Image expand_to_square(const Image& im, std::array<uint8_t, 3> fill);
@@ -106,7 +126,9 @@ std::vector<Image> anyres_crops(const Image& im, const ClipPreprocessConfig& cfg
                                 const std::vector<std::pair<int, int>>& pinpoints_hw,
                                 int* grid_rows = nullptr, int* grid_cols = nullptr);
 // HF rescale + normalise of one uint8 image into CHW floats at `out` (3*h*w values):
-// x = float32(double(v) * (1/255)); y = (x - float32(mean)) / float32(std) in float32.
+//   Pil:         x = float32(double(v) * (1/255)); y = (x - float32(mean)) / float32(std);
+//   Torchvision: y = (float32(v) - float32(mean) * 255) / (float32(std) * 255)
+// all in float32 (the torchvision processors fold rescale into mean and std).
 void normalize_to_chw(const Image& im, const ClipPreprocessConfig& cfg, float* out);
 
 // Plain CLIP preprocessing of one image: n = 1.

@@ -1,10 +1,17 @@
 // stic/image/preprocess.cpp — CLIP / LLaVA preprocessing and the STIC corruptions.
 //
-// Mirrors HF transformers' PIL-backend processors step by step (CLIPImageProcessor,
-// LlavaImageProcessor with do_pad, LlavaNextImageProcessor): the uint8 steps (resize, crop,
-// pad) are exact, and rescale/normalise reproduce numpy's float rounding:
-//   rescale:   float32(float64(v) * (1/255))
-//   normalise: (x - float32(mean)) / float32(std), in float32.
+// Mirrors HF transformers' processors step by step (CLIPImageProcessor, LlavaImageProcessor with
+// do_pad, LlavaNextImageProcessor) in two backends (ClipPreprocessConfig::backend):
+//   Pil (transformers' PilBackend / v4 slow processors): Pillow resize; rescale then normalise
+//     as numpy rounds them: float32(float64(v) * (1/255)), then (x - mean) / std in float32.
+//   Torchvision (transformers' TorchvisionBackend / v4 ...Fast, on the CPU): ATen's uint8 resize
+//     (image_resize_torchvision); centre crop pads floor((crop - size) / 2) before (PIL: ceil);
+//     rescale fused into normalise: mean' = float32(mean) * 255, std' = float32(std) * 255 (float32
+//     tensors), y = (float32(v) - mean') / std' (torchvision's normalize: sub then true div).
+// The structure is the same in both: LLaVA's pad-to-square with the mean colour (int(x * 255))
+// placed at ((s - w) // 2, (s - h) // 2); anyres resizes to the best pinpoint (fit inside, ceil),
+// zero-pads with (d // 2, d - d // 2), cuts patches row-major and puts the original image resized
+// to shortest_edge x shortest_edge first; every crop then goes through resize + centre crop.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -23,10 +30,34 @@ void check_image(const Image& im, const char* what) {
     fail(what, ": invalid image ", im.width, "x", im.height, " (", im.rgb.size(), " bytes)");
 }
 
+Image resize_with(const Image& im, int width, int height, ImageBackend backend) {
+  return backend == ImageBackend::Torchvision ? image_resize_torchvision(im, width, height, Resample::Bicubic)
+                                              : image_resize(im, width, height, Resample::Bicubic);
+}
+
+// TorchvisionBackend.center_crop: an axis smaller than the crop is zero-padded (crop - size) // 2
+// before and (crop - size + 1) // 2 after; if that makes the crop size, done; else crop at
+// int((h - crop_h) / 2.0), int((w - crop_w) / 2.0).
+Image center_crop_torchvision(const Image& im, int crop_h, int crop_w) {
+  const Image* src = &im;
+  Image padded;
+  if (crop_w > im.width || crop_h > im.height) {
+    const int left = crop_w > im.width ? (crop_w - im.width) / 2 : 0;
+    const int top = crop_h > im.height ? (crop_h - im.height) / 2 : 0;
+    const int right = crop_w > im.width ? (crop_w - im.width + 1) / 2 : 0;
+    const int bottom = crop_h > im.height ? (crop_h - im.height + 1) / 2 : 0;
+    padded = image_pad_to(im, im.width + left + right, im.height + top + bottom, left, top, {0, 0, 0});
+    if (padded.width == crop_w && padded.height == crop_h) return padded;
+    src = &padded;
+  }
+  return image_crop(*src, (src->width - crop_w) / 2, (src->height - crop_h) / 2, crop_w, crop_h);
+}
+
 // HF center_crop: crop offsets (h - ch) // 2; when the image is smaller than the crop it is
 // first zero-padded (offset ceil(diff / 2)) to max(size, crop) on each axis.
-Image center_crop(const Image& im, int crop_h, int crop_w) {
+Image center_crop(const Image& im, int crop_h, int crop_w, ImageBackend backend) {
   if (crop_h <= 0 || crop_w <= 0) fail("center_crop: crop size must be positive");
+  if (backend == ImageBackend::Torchvision) return center_crop_torchvision(im, crop_h, crop_w);
   const int h = im.height, w = im.width;
   auto floordiv2 = [](int v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); };
   int top = floordiv2(h - crop_h), left = floordiv2(w - crop_w);
@@ -43,6 +74,16 @@ Image center_crop(const Image& im, int crop_h, int crop_w) {
 }
 
 }  // namespace
+
+ImageBackend parse_image_backend(const std::string& name) {
+  if (name == "pil") return ImageBackend::Pil;
+  if (name == "torchvision") return ImageBackend::Torchvision;
+  fail("--image-backend '", name, "' is not valid (expected pil or torchvision)");
+}
+
+const char* image_backend_name(ImageBackend b) {
+  return b == ImageBackend::Torchvision ? "torchvision" : "pil";
+}
 
 Image image_crop(const Image& im, int left, int top, int width, int height) {
   check_image(im, "image_crop");
@@ -164,21 +205,29 @@ Image expand_to_square(const Image& im, std::array<uint8_t, 3> fill) {
 Image clip_resize_crop(const Image& im, const ClipPreprocessConfig& cfg) {
   check_image(im, "clip_preprocess");
   const auto [nh, nw] = shortest_edge_resize_size(im.height, im.width, cfg.shortest_edge);
-  Image r = image_resize(im, nw, nh, Resample::Bicubic);
+  Image r = resize_with(im, nw, nh, cfg.backend);
   if (!cfg.do_center_crop) return r;
-  return center_crop(r, cfg.crop_h, cfg.crop_w);
+  return center_crop(r, cfg.crop_h, cfg.crop_w, cfg.backend);
 }
 
 void normalize_to_chw(const Image& im, const ClipPreprocessConfig& cfg, float* out) {
   check_image(im, "normalize_to_chw");
   const size_t hw = static_cast<size_t>(im.width) * im.height;
   const double scale = 1.0 / 255.0;
+  // torchvision: mean and std as float32 tensors times the Python float 1 / (1/255), which the
+  // float32 multiply takes as 255.0f
+  const float fused = static_cast<float>(1.0 / scale);
   for (int c = 0; c < 3; ++c) {
-    // Per-value table: the same arithmetic numpy does, element by element.
+    // Per-value table: the same arithmetic numpy / torch does, element by element.
     float lut[256];
-    for (int v = 0; v < 256; ++v) {
-      const float x = static_cast<float>(static_cast<double>(v) * scale);
-      lut[v] = (x - cfg.mean[c]) / cfg.std[c];
+    if (cfg.backend == ImageBackend::Torchvision) {
+      const float m = cfg.mean[c] * fused, s = cfg.std[c] * fused;
+      for (int v = 0; v < 256; ++v) lut[v] = (static_cast<float>(v) - m) / s;
+    } else {
+      for (int v = 0; v < 256; ++v) {
+        const float x = static_cast<float>(static_cast<double>(v) * scale);
+        lut[v] = (x - cfg.mean[c]) / cfg.std[c];
+      }
     }
     float* o = out + c * hw;
     for (size_t i = 0; i < hw; ++i) o[i] = lut[im.rgb[i * 3 + c]];
@@ -208,14 +257,14 @@ std::vector<Image> anyres_crops(const Image& im, const ClipPreprocessConfig& cfg
   check_image(im, "anyres");
   const auto [th, tw] = select_best_resolution(im.height, im.width, pinpoints_hw);
   const auto [rh, rw] = anyres_resized_size(im.height, im.width, th, tw);
-  Image resized = image_resize(im, rw, rh, Resample::Bicubic);
+  Image resized = resize_with(im, rw, rh, cfg.backend);
   // np.pad with (d // 2, d - d // 2) on each axis.
   Image padded = image_pad_to(resized, tw, th, (tw - rw) / 2, (th - rh) / 2, {0, 0, 0});
   // HF: patch size = crop_size height; patches of patch x patch cut row-major with range(0, H,
   // p); the base image is squashed to (size, size) with size = shortest_edge.
   const int p = cfg.crop_h;
   std::vector<Image> crops;
-  crops.push_back(image_resize(im, cfg.shortest_edge, cfg.shortest_edge, Resample::Bicubic));
+  crops.push_back(resize_with(im, cfg.shortest_edge, cfg.shortest_edge, cfg.backend));
   int rows = 0, cols = 0;
   for (int y = 0; y < th; y += p) {
     ++rows;

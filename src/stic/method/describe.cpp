@@ -138,7 +138,7 @@ DescribeResult run_describe(const DescribeOptions& o) {
                  static_cast<long long>(res.resumed), reqs.size());
 
   if (!reqs.empty()) {
-    auto loaded = load_for_inference(o.model, load_options(o.device, o.dtype, o.vision_tower), o.adapter,
+    auto loaded = load_for_inference(o.model, load_options(o.device, o.dtype, o.vision_tower, o.image_backend), o.adapter,
                                      o.progress ? "describe" : "");
     LoadedModel& model = *loaded;
     if (!o.image_mode.empty()) model.set_image_mode(parse_image_mode(o.image_mode));

@@ -31,6 +31,7 @@ namespace stic {
 
 struct DescribeOptions {
   std::string model, adapter, device = "cpu", dtype = "auto", vision_tower;
+  std::string image_backend;  // pil | torchvision; "" = the checkpoint's
   std::string data, image_dir, out;
   std::string prompts;  // prompt file (method/pref_data.h); its "normal" set is drawn from
   std::string prompt;   // one prompt for every image instead (DaR); "" = draw per image

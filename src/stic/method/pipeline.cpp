@@ -86,6 +86,7 @@ void run_sft_stage(StageContext& c, const TrainStage& t, const std::string& data
   so.output_dir = c.dir;
   so.device = c.r.device;
   so.dtype = c.r.dtype;
+  so.image_backend = c.r.image_backend;
   so.train = stage_train_config(t, c);
   so.setup.full = true;
   if (t.freeze_vision) so.setup.mm_vision_tower_lr = 0;
@@ -118,6 +119,7 @@ void run_eval_stage(StageContext& c, const std::string& adapter, bool dar) {
   eo.max_new_tokens = c.r.eval_max_new_tokens;
   eo.device = c.r.device;
   eo.dtype = c.r.dtype;
+  eo.image_backend = c.r.image_backend;
   eo.progress = c.o.progress;
   const WorldEvalResult res = run_world_eval(eo);
   append_log(c.log, res.scores.markdown());
@@ -132,6 +134,7 @@ void run_pref_stage(StageContext& c, int round) {
   if (round > 1) po.adapter = c.stage1;
   po.device = c.r.device;
   po.dtype = c.r.dtype;
+  po.image_backend = c.r.image_backend;
   po.image_dir = c.world + "/images";
   po.image_list = c.world + "/data/unlabeled_images.txt";
   po.out = c.dir + "/pairs.jsonl";
@@ -163,6 +166,7 @@ void run_dpo_stage(StageContext& c, int round) {
   o.output_dir = c.dir;
   o.device = c.r.device;
   o.dtype = c.r.dtype;
+  o.image_backend = c.r.image_backend;
   o.train = stage_train_config(d.train, c);
   if (round > 1) o.setup.adapter = c.stage1;
   o.setup.lora.r = d.lora_r;
@@ -202,6 +206,7 @@ const std::vector<StageKind>& stage_kinds() {
          vo.output_dir = c.dir;
          vo.device = c.r.device;
          vo.dtype = c.r.dtype;
+         vo.image_backend = c.r.image_backend;
          vo.train = stage_train_config(c.r.vision, c);
          const VisionRunResult res = run_train_vision(vo);
          append_log(c.log, str_cat("train-vision -> ", res.weights, ": ", res.train.steps, "/", res.train.total_steps,
@@ -243,6 +248,7 @@ const std::vector<StageKind>& stage_kinds() {
          d.adapter = c.stage1;
          d.device = c.r.device;
          d.dtype = c.r.dtype;
+         d.image_backend = c.r.image_backend;
          d.data = c.world + "/data/stage2_sft.json";
          d.image_dir = c.world + "/images";
          d.out = c.dir + "/descriptions.jsonl";
@@ -274,6 +280,7 @@ const std::vector<StageKind>& stage_kinds() {
          so.output_dir = c.dir;
          so.device = c.r.device;
          so.dtype = c.r.dtype;
+         so.image_backend = c.r.image_backend;
          so.train = stage_train_config(t.train, c);
          so.setup.adapter = c.stage1;  // one adapter, continued, as the method does
          so.setup.lora.dropout = t.lora_dropout;

@@ -242,7 +242,7 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
                  static_cast<long long>(res.images), static_cast<long long>(res.resumed), pending.size());
 
   if (!reqs.empty()) {
-    auto loaded = load_for_inference(o.model, load_options(o.device, o.dtype, o.vision_tower), o.adapter,
+    auto loaded = load_for_inference(o.model, load_options(o.device, o.dtype, o.vision_tower, o.image_backend), o.adapter,
                                      o.progress ? "generate-pref" : "");
     LoadedModel& model = *loaded;
     if (!o.image_mode.empty()) model.set_image_mode(parse_image_mode(o.image_mode));

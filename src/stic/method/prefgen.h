@@ -39,6 +39,7 @@ namespace stic {
 
 struct PrefGenOptions {
   std::string model, adapter, device = "cpu", dtype = "auto", vision_tower;
+  std::string image_backend;  // pil | torchvision; "" = the checkpoint's
   std::string image_dir, image_list, out, prompts, save_corrupted;
   std::string stats;  // write the engine's counters and timings as JSON (benchmarks)
   double p_bad_prompt = 0.5;

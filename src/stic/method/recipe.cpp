@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 
+#include "stic/image/image.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
 
@@ -135,6 +136,7 @@ nlohmann::json Recipe::to_json() const {
     j["sft2"]["lora_dropout"] = sft2.lora_dropout;
   }
   if (eval_dar) j["eval"].update({{"dar", true}, {"dar_max_new_tokens", eval_dar_max_new_tokens}});
+  if (!image_backend.empty()) j["image_backend"] = image_backend;  // absent = each model's: older work folders match
   return j;
 }
 
@@ -172,6 +174,15 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
          {"threads", [&](const YAML::Node& n) { r.threads = scalar<int>(path, "threads", n); }},
          {"device", [&](const YAML::Node& n) { r.device = scalar<std::string>(path, "device", n); }},
          {"dtype", [&](const YAML::Node& n) { r.dtype = scalar<std::string>(path, "dtype", n); }},
+         {"image_backend",
+          [&](const YAML::Node& n) {
+            r.image_backend = scalar<std::string>(path, "image_backend", n);
+            try {
+              parse_image_backend(r.image_backend);
+            } catch (const Error& e) {
+              fail(path, ": image_backend: ", e.what());
+            }
+          }},
          {"world",
           [&](const YAML::Node& n) {
             apply(path, "world", n,

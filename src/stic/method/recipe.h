@@ -87,6 +87,7 @@ struct Recipe {
   std::string path, name;
   int threads = 0;
   std::string device = "cpu", dtype = "auto";
+  std::string image_backend;  // pil | torchvision for every stage; "" = each model's (stic --image-backend)
   std::string world_preset = "world-tiny";
   uint64_t world_seed = 0;
   // vision: `stic train-vision` (the tower alone on the world's scene graphs) before pretrain;

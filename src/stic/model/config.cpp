@@ -197,6 +197,14 @@ void parse_preprocessor(LlavaConfig& c, const std::string& path, bool* do_pad) {
     fail(where, ": ", e.what());
   }
   if (do_pad && p.contains("do_pad") && p["do_pad"].is_boolean()) *do_pad = p["do_pad"].get<bool>();
+  if (p.contains("image_processor_type") && p["image_processor_type"].is_string()) {
+    const std::string t = p["image_processor_type"].get<std::string>();
+    auto ends_with = [&t](const std::string& suffix) {
+      return t.size() >= suffix.size() && t.compare(t.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with("Fast")) c.image_backend = ImageBackend::Torchvision;
+    else if (ends_with("Pil")) c.image_backend = ImageBackend::Pil;
+  }
   // what stic's preprocessing does: resize with bicubic (PIL 3), rescale by 1/255, normalize
   for (const char* k : {"do_resize", "do_rescale", "do_normalize"})
     if (p.contains(k) && p[k].is_boolean() && !p[k].get<bool>())

@@ -58,6 +58,11 @@ struct LlavaConfig {
   int shortest_edge = 336, crop_h = 336, crop_w = 336;
   std::array<float, 3> image_mean{0.48145466f, 0.4578275f, 0.40821073f};
   std::array<float, 3> image_std{0.26862954f, 0.26130258f, 0.27577711f};
+  // Whose preprocessing to reproduce: torchvision when the processor config names a ...Fast class
+  // (image_processor_type), else PIL. A bare class name (CLIPImageProcessor, LlavaNextImageProcessor)
+  // is PIL in transformers 4 but torchvision in transformers 5, so it is read as PIL, the
+  // version llava-hf checkpoints were made with; stic --image-backend overrides.
+  ImageBackend image_backend = ImageBackend::Pil;
   std::string default_template;  // a guess from the folder name / arch; "" = unknown
 };
 

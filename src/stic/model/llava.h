@@ -214,6 +214,7 @@ struct LoadOptions {
   torch::Device device = torch::kCPU;
   torch::ScalarType dtype = torch::kFloat32;
   std::string vision_tower;  // override for original-layout checkpoints
+  std::string image_backend;  // pil | torchvision; "" = the checkpoint's (LlavaConfig::image_backend)
 };
 
 // Builds the model for `dir`'s config and loads every tensor (name-mapped, shape-checked).

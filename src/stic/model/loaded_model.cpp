@@ -35,11 +35,14 @@ torch::ScalarType parse_dtype(const std::string& name, const torch::Device& devi
   fail("--dtype '", name, "' is not valid (expected auto, fp32, bf16 or fp16)");
 }
 
-LoadOptions load_options(const std::string& device, const std::string& dtype, const std::string& vision_tower) {
+LoadOptions load_options(const std::string& device, const std::string& dtype, const std::string& vision_tower,
+                         const std::string& image_backend) {
   LoadOptions o;
   o.device = parse_device(device);
   o.dtype = parse_dtype(dtype, o.device);
   o.vision_tower = vision_tower;
+  if (!image_backend.empty()) parse_image_backend(image_backend);  // a bad value fails before loading
+  o.image_backend = image_backend;
   return o;
 }
 
@@ -54,6 +57,7 @@ Tokenizer tokenizer_after_config(const std::string& dir, const std::string& visi
 LoadedModel::LoadedModel(const std::string& model_dir, const LoadOptions& opts)
     : dir_(model_dir), tok_(tokenizer_after_config(model_dir, opts.vision_tower, &cfg_)), device_(opts.device) {
   model_ = load_llava(cfg_, opts);
+  if (!opts.image_backend.empty()) set_image_backend(parse_image_backend(opts.image_backend));
   const auto& cfg = model_->cfg;
   if (cfg.layout == CheckpointLayout::LlavaHf) {
     placeholder_ = cfg.image_token_id;
@@ -113,6 +117,7 @@ ImageInput LoadedModel::preprocess(const Image& im) const {
   pc.crop_w = cfg.crop_w;
   pc.mean = cfg.image_mean;
   pc.std = cfg.image_std;
+  pc.backend = cfg.image_backend;
   PixelBatch pb = preprocess_image(im, cfg.aspect, pc, cfg.pinpoints);
   ImageInput in;
   in.pixels = torch::from_blob(pb.data.data(), {pb.n, pb.c, pb.h, pb.w}, torch::kFloat32).clone();

@@ -26,8 +26,10 @@ namespace stic {
 torch::ScalarType parse_dtype(const std::string& name, const torch::Device& device);  // auto|fp32|bf16|fp16
 torch::Device parse_device(const std::string& name);                                   // cpu|cuda|cuda:N
 AspectMode parse_image_mode(const std::string& name);                                  // pad|anyres|crop
-// The verbs' --device / --dtype / --vision-tower flags as LoadOptions (dtype auto depends on the device).
-LoadOptions load_options(const std::string& device, const std::string& dtype, const std::string& vision_tower = "");
+// The verbs' --device / --dtype / --vision-tower / --image-backend flags as LoadOptions (dtype auto
+// depends on the device; image_backend "" = the checkpoint's). Throws stic::Error on a bad value.
+LoadOptions load_options(const std::string& device, const std::string& dtype, const std::string& vision_tower = "",
+                         const std::string& image_backend = "");
 
 // What an attached PEFT adapter is to the model:
 //  - None:   no adapter;
@@ -67,6 +69,8 @@ class LoadedModel {
   // Overrides the checkpoint's image mode (stic --image-mode pad|anyres|crop); anyres needs the
   // model's grid pinpoints. Throws stic::Error otherwise.
   void set_image_mode(AspectMode mode);
+  // Overrides whose preprocessing is reproduced (stic --image-backend pil|torchvision).
+  void set_image_backend(ImageBackend backend) { model_->cfg.image_backend = backend; }
   const std::string& dir() const { return dir_; }
 
  private:

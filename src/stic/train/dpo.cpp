@@ -55,7 +55,9 @@ DpoTask::DpoTask(LoadedModel& model, const std::string& data_path, const DpoOpti
   // settings that change a pair's reference log-probs: part of the cache key
   const std::string settings = str_cat(model_key, "|", tname, "|", opts.image_marker, "|", opts.add_image_marker, "|",
                                        opts.max_length, "|", opts.released_rejected_logps, "|", opts.image_dir, "|",
-                                       static_cast<int>(model.config().aspect));
+                                       static_cast<int>(model.config().aspect),
+                                       // appended only for torchvision, so caches made before the flag stay valid
+                                       model.config().image_backend == ImageBackend::Torchvision ? "|torchvision" : "");
   int64_t no_marker = 0, identical = 0;
   std::vector<PrefRecord> recs = read_pref_records(data_path, [&](size_t i, const std::string& w, const std::string& why) {
     skip(static_cast<int64_t>(i), "", "bad_record", w + ": " + why);

@@ -125,6 +125,7 @@ class DpoTask {
 struct DpoRunOptions {
   std::string model, data, image_dir, output_dir, vision_tower;
   std::string device = "cpu", dtype = "auto", image_mode;  // image_mode "" = the model's
+  std::string image_backend;  // pil | torchvision; "" = the checkpoint's
   bool precompute_ref = false;
   DpoOptions dpo;
   TrainSetupOptions setup;

@@ -34,7 +34,7 @@ std::string dpo_curves_svg(const std::string& metrics_path) {
 
 DpoRunResult run_dpo(const DpoRunOptions& o) {
   check_dpo_options(o.dpo.loss);
-  LoadedModel lm(o.model, load_options(o.device, o.dtype, o.vision_tower));
+  LoadedModel lm(o.model, load_options(o.device, o.dtype, o.vision_tower, o.image_backend));
   if (!o.image_mode.empty()) lm.set_image_mode(parse_image_mode(o.image_mode));
   TrainSetupOptions setup_opts = o.setup;
   setup_opts.init_seed = o.train.seed;  // the same --seed, the same initial adapter
@@ -87,6 +87,7 @@ DpoRunResult run_dpo(const DpoRunOptions& o) {
       o.output_dir,
       {{"verb", "train-dpo"}, {"model", o.model}, {"adapter", o.setup.adapter}, {"data", o.data},
        {"image_dir", o.image_dir}, {"image_mode", o.image_mode.empty() ? "model" : o.image_mode},
+       {"image_backend", image_backend_name(lm.config().image_backend)},
        {"template", o.dpo.template_name}, {"add_image_marker", o.dpo.add_image_marker}, {"device", o.device},
        {"dtype", o.dtype}, {"beta", L.beta}, {"alpha", L.alpha}, {"alpha_norm", L.alpha_norm}, {"loss_type", L.loss_type},
        {"label_smoothing", L.label_smoothing}, {"released_rejected_logps", o.dpo.released_rejected_logps},

@@ -117,6 +117,7 @@ class SftTask {
 struct SftRunOptions {
   std::string model, data, image_dir, output_dir, eval_data, vision_tower;
   std::string device = "cpu", dtype = "auto";
+  std::string image_backend;  // pil | torchvision; "" = the checkpoint's
   std::string template_name = "auto", image_marker = "front";
   int64_t max_length = 2048;
   int64_t eval_every = 0, eval_examples = 128;  // held-out evaluation every N steps (0: total/10)

@@ -124,7 +124,7 @@ void init_sincos_positions(Llava& model, double scale) {
 }  // namespace
 
 VisionRunResult run_train_vision(const VisionRunOptions& a) {
-  LoadedModel runner(a.model, load_options(a.device, a.dtype));
+  LoadedModel runner(a.model, load_options(a.device, a.dtype, "", a.image_backend));
   auto& model = runner.model();
   const auto device = model->multi_modal_projector->linear_1->weight.device();
   const auto dtype = model->multi_modal_projector->linear_1->weight.scalar_type();

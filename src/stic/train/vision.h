@@ -28,6 +28,7 @@ namespace stic {
 
 struct VisionRunOptions {
   std::string model, world, output_dir, device = "cpu", dtype = "auto";
+  std::string image_backend;  // pil | torchvision; "" = the checkpoint's
   TrainConfig train;            // output_dir, unit and the parameter set are the run's own
   double sincos_init = 1.0;     // > 0: patch positions start as this scale x a 2D sin-cos table
   int64_t eval_every = 0;       // held-out accuracy every N steps (0: total/8) and at the end
