@@ -105,6 +105,38 @@ expect_fail "fp16 on CPU" "fp16 needs a CUDA device" \
 "$STIC" chat --model $FIX/next_mistral --image $IMG/truncated.jpg --prompt hi --dump-logits "$T/none.safetensors" 2>/dev/null
 [ ! -e "$T/none.safetensors" ] && [ -z "$(ls "$T" | grep none)" ] && ok "failed run writes no logits file" || bad "partial output left"
 
+# 4b. export --layout: llava-hf -> original -> llava-hf, and original -> llava-hf (the <image>
+# token added): each conversion chats its source's greedy tokens with the same image token count
+"$STIC" export --model $FIX/next_mistral --out "$T/x_orig" --layout original --dtype fp32 >/dev/null 2>"$T/err" \
+  && "$STIC" export --model "$T/x_orig" --out "$T/x_hf" --layout llava-hf --dtype fp32 >/dev/null 2>>"$T/err" \
+  && "$STIC" export --model $FIX/orig_mistral --out "$T/o_hf" --layout llava-hf --dtype fp32 >/dev/null 2>>"$T/err" \
+  && [ -s "$T/x_orig/vision_tower/model.safetensors" ] && [ -s "$T/o_hf/preprocessor_config.json" ] \
+  && python3 - "$STIC" "$T" <<'PY' && ok "export --layout: both ways, same greedy tokens" || bad "export --layout ($(head -c 600 "$T/err"))"
+import json, subprocess, sys
+stic, t = sys.argv[1], sys.argv[2]
+def chat(m):
+    r = subprocess.run([stic, "chat", "--model", m, "--image", "tests/fixtures/images/china.jpg", "--prompt",
+                        "What is shown in this image?", "--template", "mistral_instruct", "--max-new-tokens", "12",
+                        "--json"], capture_output=True, text=True, check=True)
+    j = json.loads(r.stdout)
+    return j["token_ids"], j["num_image_tokens"]
+for src, outs in (("next_mistral", ("x_orig", "x_hf")), ("orig_mistral", ("o_hf",))):
+    ref = chat("tests/fixtures/parity/" + src)
+    for m in outs:
+        got = chat(t + "/" + m)
+        assert got == ref, (m, got, ref)
+c = json.load(open(t + "/x_orig/config.json"))
+assert c["model_type"] == "llava_mistral" and c["image_aspect_ratio"] == "anyres", c
+c = json.load(open(t + "/o_hf/config.json"))
+assert c["model_type"] == "llava_next" and c["image_token_index"] == 1024 and c["text_config"]["vocab_size"] == 1088, c
+PY
+expect_fail "export: unknown --layout" "layout 'hf': unknown layout \(expected llava-hf or original\)" \
+  "$STIC" export --model $FIX/llava_llama --out "$T/x_bad" --layout hf
+cp -r $FIX/orig_mistral "$T/notok" && rm "$T/notok/tokenizer_config.json"
+expect_fail "export --layout llava-hf: no tokenizer file to hold <image>" \
+  "notok/tokenizer_config.json: missing; the llava-hf layout needs an \"<image>\" token in the tokenizer" \
+  "$STIC" export --model "$T/notok" --out "$T/x_notok" --layout llava-hf
+
 # 5. the built-in world (stic world --preset world-smoke): built in seconds, loadable, resumable
 start=$(date +%s%N)
 "$STIC" world --out "$T/world" --preset world-smoke --quiet >"$T/out" 2>"$T/err"; rc=$?

@@ -68,8 +68,14 @@ LoadedModel::LoadedModel(const std::string& model_dir, const LoadOptions& opts)
   } else {
     // Original LLaVA splits the prompt on "<image>" (id -200 in its code); any id outside the
     // vocabulary serves, as the placeholder is replaced by image features before embedding.
-    placeholder_ = std::max<int64_t>(cfg.text.vocab_size, tok_.vocab_size()) + 1;
-    tok_.add_token("<image>", static_cast<int32_t>(placeholder_), true);
+    // A tokenizer that already has "<image>" (one converted from llava-hf) keeps its id.
+    placeholder_ = -1;
+    for (const auto& a : tok_.added_tokens())
+      if (a.content == "<image>") placeholder_ = a.id;
+    if (placeholder_ < 0) {
+      placeholder_ = std::max<int64_t>(cfg.text.vocab_size, tok_.vocab_size()) + 1;
+      tok_.add_token("<image>", static_cast<int32_t>(placeholder_), true);
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "stic/io/safetensors.h"
+#include "stic/model/convert.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
 #include "stic/util/strings.h"
@@ -424,10 +425,7 @@ void detach_all_lora(Llava& model) {
   for (auto& [n, l] : named_linears(model)) l->detach_lora();
 }
 
-namespace {
-
-// Writes `w` as one model.safetensors or as HF's shards + index (ExportOptions).
-void save_sharded(const std::string& dir, std::map<std::string, torch::Tensor>& w, const ExportOptions& o) {
+void save_sharded_checkpoint(const std::string& dir, std::map<std::string, torch::Tensor>& w, const ExportOptions& o) {
   if (o.dtype != torch::ScalarType::Undefined)
     for (auto& [k, t] : w)
       if (t.is_floating_point()) t = t.to(o.dtype).contiguous();
@@ -463,9 +461,8 @@ void save_sharded(const std::string& dir, std::map<std::string, torch::Tensor>& 
   write_file_atomic(dir + "/model.safetensors.index.json", index.dump(2) + "\n");
 }
 
-}  // namespace
-
 void export_merged(Llava& model, const std::string& out_dir, const ExportOptions& opts) {
+  if (opts.layout && *opts.layout != model->cfg.layout) return export_converted(model, out_dir, opts);
   merge_all_lora(model);
   const auto& cfg = model->cfg;
   std::error_code ec;
@@ -487,7 +484,7 @@ void export_merged(Llava& model, const std::string& out_dir, const ExportOptions
     }
     main[dot == std::string::npos ? peft_module_name(n, style) : peft_module_name(mod, style) + leaf] = t;
   }
-  save_sharded(out_dir, main, opts);
+  save_sharded_checkpoint(out_dir, main, opts);
   // configs, tokenizer, preprocessor: everything but weights
   for (auto& e : fs::directory_iterator(cfg.dir)) {
     if (!e.is_regular_file()) continue;

@@ -25,6 +25,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -100,7 +101,8 @@ void merge_all_lora(Llava& model);
 void detach_all_lora(Llava& model);
 // Merges, then writes a full checkpoint folder in the model's own layout (the source checkpoint's
 // key names, config.json, tokenizer and preprocessor files copied; an original-layout vision
-// folder inside the source folder is copied too), loadable by load_llava and by HF.
+// folder inside the source folder is copied too), loadable by load_llava and by HF; or, with
+// `layout` set to the other layout, converted to it (model/convert.h).
 struct ExportOptions {
   // the stored dtype; Undefined = as the parameters are. (Merge in fp32, then cast: the bf16 of
   // a merged fp32 weight, not a bf16 merge.)
@@ -109,7 +111,13 @@ struct ExportOptions {
   // model.safetensors.index.json ({"metadata": {"total_size"}, "weight_map"}); one shard holds at
   // least one tensor, shards are filled in key order as transformers' save_pretrained does
   int64_t max_shard_bytes = 5'000'000'000;
+  // the layout to write; unset = the model's own
+  std::optional<CheckpointLayout> layout;
 };
 void export_merged(Llava& model, const std::string& out_dir, const ExportOptions& opts = {});
+
+// Writes `w` (cast to o.dtype) into DIR as one model.safetensors or as HF's shards + index,
+// removing any model*.safetensors / index an earlier export left there.
+void save_sharded_checkpoint(const std::string& dir, std::map<std::string, torch::Tensor>& w, const ExportOptions& o);
 
 }  // namespace stic
