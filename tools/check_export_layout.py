@@ -45,6 +45,12 @@ CASES = {  # converted folder -> (source parity checkpoint, class)
 def run(folder, cls):
     proc = transformers.AutoProcessor.from_pretrained(folder)
     model = cls.from_pretrained(folder, dtype=torch.float32).eval()
+    # the parity folders keep only the image processor: the processor's token-count settings
+    # then come from the model config (as HF's own conversion scripts write them)
+    if getattr(proc, "patch_size", None) is None:
+        proc.patch_size = model.config.vision_config.patch_size
+    if getattr(proc, "vision_feature_select_strategy", None) is None:
+        proc.vision_feature_select_strategy = model.config.vision_feature_select_strategy
     inputs = proc(images=Image.open(IMAGE).convert("RGB"), text=PROMPT, return_tensors="pt")
     with torch.no_grad():
         logits = model(**inputs, use_cache=False).logits[0].float()

@@ -80,7 +80,10 @@ stic::Llava stic_adapter_model(stic::LoraConfig* cfg_out) {
   return m;
 }
 
-TEST(LoraFixture, SticSavedFilesAreWhatSticSaves) {
+// stic_saved_v5 is the adapter PEFT loaded on the GPU machine (every tensor in place, logits equal
+// to stic's: SticAdapterInPeft); stic must still write exactly those tensors under those names.
+// (stic_saved_v4, the transformers-4 names, has no PEFT check on transformers 5: a regression guard.)
+TEST(LoraFixture, SticStillSavesWhatPeftLoaded) {
   stic::LoraConfig c;
   auto m = stic_adapter_model(&c);
   if (std::getenv("STIC_WRITE_PEFT_FIXTURE")) {
@@ -102,6 +105,11 @@ TEST(LoraFixture, SticSavedFilesAreWhatSticSaves) {
             1u);  // Auto on llava-hf = transformers-5 names
 }
 
+// stic vs PEFT logits in fp32 on the CPU: measured 1.0e-6 (next_mistral), 2.0e-6 (llava_llama),
+// 1.3e-6 (stic's adapter in PEFT) on 2026-12-05; a bound 10x above (a wrong rsLoRA scale or RMSNorm
+// eps moves them by >= 1e-4).
+constexpr double kPeftLogitTol = 2e-5;
+
 // HF -> stic: a PEFT adapter on the parity checkpoints gives PEFT's logits.
 class HfAdapter : public ::testing::TestWithParam<std::string> {};
 TEST_P(HfAdapter, LogitsMatchPeft) {
@@ -118,14 +126,14 @@ TEST_P(HfAdapter, LogitsMatchPeft) {
   const double err = rel(ours, ref.get("logits"));
   std::printf("[ peft ] %s: stic vs PEFT logits rel err %.3g (adapter moves logits by %.3g)\n", name.c_str(), err,
               rel(ref.get("logits"), ref.get("base_logits")));
-  EXPECT_LT(err, 1e-4);
+  EXPECT_LT(err, kPeftLogitTol);
   EXPECT_GT(rel(ref.get("logits"), ref.get("base_logits")), 1e-2);  // the adapter matters
   // the reference scope gives the exact base model
   {
     stic::AdapterDisabledGuard g;
     EXPECT_TRUE(torch::equal(case_logits(m, name), base));
   }
-  EXPECT_LT(rel(base, ref.get("base_logits")), 1e-4);
+  EXPECT_LT(rel(base, ref.get("base_logits")), kPeftLogitTol);
 }
 INSTANTIATE_TEST_SUITE_P(Peft, HfAdapter, ::testing::Values("next_mistral", "llava_llama"));
 
@@ -148,7 +156,7 @@ TEST(SticAdapterInPeft, LoadsAndMatches) {
       stic::SafetensorsFile ref(kPeft + "/logits_" + std::string(sub) + ".safetensors");
       const double err = rel(ours, ref.get("logits"));
       std::printf("[ peft ] %s: PEFT vs stic logits rel err %.3g\n", sub, err);
-      EXPECT_LT(err, 1e-4);
+      EXPECT_LT(err, kPeftLogitTol);
     }
   }
 }
@@ -163,7 +171,7 @@ TEST(ReleasedStyle, OriginalLayoutAdapterGivesPeftLogits) {
   ASSERT_FALSE(rep.warnings.empty());
   auto ours = case_logits(orig.model(), "next_mistral", 1000, orig.placeholder_id());
   stic::SafetensorsFile ref(kPeft + "/logits_hf_next_mistral.safetensors");
-  EXPECT_LT(rel(ours, ref.get("logits")), 1e-4);
+  EXPECT_LT(rel(ours, ref.get("logits")), kPeftLogitTol);
   // saving it again gives the original layout's names
   auto st = stic::adapter_state(orig.model(), stic::LoraConfig{});
   EXPECT_EQ(st.count("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"), 1u);
