@@ -51,6 +51,8 @@ def run(folder, cls):
         proc.patch_size = model.config.vision_config.patch_size
     if getattr(proc, "vision_feature_select_strategy", None) is None:
         proc.vision_feature_select_strategy = model.config.vision_feature_select_strategy
+    if not os.path.exists(os.path.join(folder, "processor_config.json")):
+        proc.num_additional_image_tokens = 1  # CLIP's CLS token, as HF's conversion scripts write it
     inputs = proc(images=Image.open(IMAGE).convert("RGB"), text=PROMPT, return_tensors="pt")
     with torch.no_grad():
         logits = model(**inputs, use_cache=False).logits[0].float()
@@ -78,7 +80,12 @@ def main():
             ok = False
             continue
         c = {}
-        proc, model, got_in, got = run(d, cls)
+        try:
+            proc, model, got_in, got = run(d, cls)
+        except Exception as e:  # noqa: record and go on to the other cases
+            res["cases"][sub] = {"error": f"{type(e).__name__}: {e}"[:400]}
+            ok = False
+            continue
         img_id = model.config.image_token_index if hasattr(model.config, "image_token_index") else model.config.image_token_id
         c["tokenizer_image_id"] = proc.tokenizer.convert_tokens_to_ids("<image>")
         c["config_image_id"] = img_id
@@ -89,7 +96,13 @@ def main():
             ok &= c["image_id_ok"] and c["logits_finite"]
             res["cases"][sub] = c
             continue
-        _, _, ref_in, ref = run(os.path.join(PARITY, src), cls)
+        try:
+            _, _, ref_in, ref = run(os.path.join(PARITY, src), cls)
+        except Exception as e:  # noqa
+            c["error"] = f"reference: {type(e).__name__}: {e}"[:400]
+            res["cases"][sub] = c
+            ok = False
+            continue
         ids_a = [x if x != img_id else -1 for x in got_in["input_ids"][0].tolist()]
         src_id = json.load(open(os.path.join(PARITY, src, "config.json")))["image_token_index"]
         ids_b = [x if x != src_id else -1 for x in ref_in["input_ids"][0].tolist()]
