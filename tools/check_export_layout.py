@@ -123,14 +123,19 @@ def main():
             continue
         c = {}
         vt = os.path.join(d, "vision_tower")
-        clip = transformers.CLIPVisionModel.from_pretrained(vt, dtype=torch.float32)
+        _, info = transformers.CLIPVisionModel.from_pretrained(vt, dtype=torch.float32, output_loading_info=True)
         transformers.CLIPImageProcessor.from_pretrained(vt)
+        c["tower_missing_keys"] = sorted(info.get("missing_keys", []))
+        c["tower_unexpected_keys"] = sorted(info.get("unexpected_keys", []))
         main_sd = state(d)
         pre = "model.vision_tower.vision_tower."
         emb = {k[len(pre):]: t for k, t in main_sd.items() if k.startswith(pre)}
-        sd = clip.state_dict()
+        # the tower folder's file holds the checkpoint's tower tensors (transformers 5 renames
+        # CLIPVisionModel's own state-dict keys, so the file is compared, and the load checked above)
+        sd = state(vt)
         c["tower_tensors"] = len(emb)
-        c["tower_equal"] = all(k in sd and torch.equal(sd[k], t) for k, t in emb.items())
+        c["tower_equal"] = set(sd) == set(emb) and all(torch.equal(sd[k], t) for k, t in emb.items())
+        c["tower_equal"] = c["tower_equal"] and not c["tower_missing_keys"] and not c["tower_unexpected_keys"]
         cfg = json.load(open(os.path.join(d, "config.json")))
         c["mm_fields"] = {k: cfg.get(k) for k in ("mm_vision_tower", "mm_projector_type", "mm_vision_select_layer",
                                                   "mm_vision_select_feature", "mm_patch_merge_type", "image_aspect_ratio")}

@@ -259,6 +259,18 @@ int64_t image_token_for_hf(const LlavaConfig& cfg, const std::string& out_dir, i
       *new_vocab = top > vocab ? (top + 63) / 64 * 64 : vocab;
       return a.id;
     }
+  // a piece of the SentencePiece vocabulary itself (a user-defined symbol): HF's tokenizer maps
+  // "<image>" to it, so adding another "<image>" would leave the model's id unused
+  if (const int32_t piece = tok.token_to_id("<image>"); piece >= 0 && piece != tok.unk_id()) {
+    *new_vocab = top > vocab ? (top + 63) / 64 * 64 : vocab;
+    return piece;
+  }
+  // HF's tokenizers give added tokens the next ids after the tokenizer's own vocabulary, whatever
+  // ids tokenizer_config.json declares: with a model vocabulary padded past the tokenizer's
+  // (1024 rows for 1000 pieces, say), "<image>" must be the tokenizer's next id, 1000, not 1024
+  int64_t tok_top = tok.vocab_size();
+  for (auto& a : tok.added_tokens()) tok_top = std::max<int64_t>(tok_top, a.id + 1);
+  top = tok_top;
   const fs::path tj = fs::path(out_dir) / "tokenizer.json", tc = fs::path(out_dir) / "tokenizer_config.json";
   if (!file_exists(tj.string()) && !file_exists(tc.string())) check_image_token_file(cfg, tok);
   const int64_t image_id = std::max<int64_t>(top, tok.vocab_size());
@@ -268,7 +280,8 @@ int64_t image_token_for_hf(const LlavaConfig& cfg, const std::string& out_dir, i
     *pad_id = image_id + 1;
     add.emplace_back(*pad_id, "<pad>");
   }
-  *new_vocab = (add.back().first + 1 + 63) / 64 * 64;  // HF: vocab + added, padded to a multiple of 64
+  // HF: vocab + added, padded to a multiple of 64 (rows the model already has are kept)
+  *new_vocab = std::max<int64_t>(vocab, (add.back().first + 1 + 63) / 64 * 64);
   if (file_exists(tj.string())) {
     ojson j = read_ojson(tj.string());
     if (!j.contains("added_tokens") || !j["added_tokens"].is_array()) j["added_tokens"] = ojson::array();
