@@ -1,5 +1,6 @@
 #include "flags.h"
 
+#include <cmath>
 #include <map>
 #include <set>
 #include <sstream>
@@ -36,25 +37,25 @@ void add_sampling_flags(CLI::App* c, SamplingFlags& s, const std::string& seed_h
   c->add_option("--template", s.tmpl, "auto|raw|vicuna_v1|llava_v1|mistral_instruct")
       ->check(CLI::IsMember({"auto", "raw", "vicuna_v1", "llava_v1", "mistral_instruct"}));
   c->add_option("--max-new-tokens", s.max_new_tokens, "tokens to generate at most")->check(CLI::PositiveNumber);
-  c->add_option("--temperature", s.temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
-  c->add_option("--top-p", s.top_p, "nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
+  c->add_option("--temperature", s.temperature, "0 = greedy")->check(finite_number() & CLI::NonNegativeNumber);
+  c->add_option("--top-p", s.top_p, "nucleus sampling mass, in (0, 1]")->check(probability_mass());
   if (with_top_k) c->add_option("--top-k", s.top_k, "0 = off")->check(CLI::NonNegativeNumber);
-  c->add_option("--seed", s.seed, seed_help);
+  c->add_option("--seed", s.seed, seed_help)->check(non_negative_integer());
 }
 
 void add_train_flags(CLI::App* c, TrainConfig& t, TrainSetupOptions& s) {
-  c->add_option("--max-steps", t.max_steps, "optimizer steps (default: --epochs)");
+  c->add_option("--max-steps", t.max_steps, "optimizer steps (default: --epochs)")->check(CLI::PositiveNumber);
   c->add_option("--epochs", t.epochs, "passes over the data")->check(CLI::PositiveNumber);
-  c->add_option("--lr", t.lr, "peak learning rate")->check(CLI::NonNegativeNumber);
+  c->add_option("--lr", t.lr, "peak learning rate")->check(finite_number() & CLI::NonNegativeNumber);
   c->add_option("--schedule", t.schedule, "cosine|linear|constant")->check(CLI::IsMember({"cosine", "linear", "constant"}));
-  c->add_option("--warmup-ratio", t.warmup_ratio, "warmup steps = ceil(ratio * total)")->check(CLI::Range(0.0, 1.0));
+  c->add_option("--warmup-ratio", t.warmup_ratio, "warmup steps = ceil(ratio * total)")->check(finite_number() & CLI::Range(0.0, 1.0));
   c->add_option("--batch-size", t.batch_size, "examples per micro-batch")->check(CLI::PositiveNumber);
   c->add_option("--grad-accum", t.grad_accum, "micro-batches per optimizer step")->check(CLI::PositiveNumber);
-  c->add_option("--weight-decay", t.adam.weight_decay, "AdamW decoupled weight decay");
-  c->add_option("--max-grad-norm", t.max_grad_norm, "clip the global grad norm (0: off)");
+  c->add_option("--weight-decay", t.adam.weight_decay, "AdamW decoupled weight decay")->check(finite_number() & CLI::NonNegativeNumber);
+  c->add_option("--max-grad-norm", t.max_grad_norm, "clip the global grad norm (0: off)")->check(finite_number() & CLI::NonNegativeNumber);
   c->add_option("--lora-r", s.lora.r, "LoRA rank")->check(CLI::PositiveNumber);
-  c->add_option("--lora-alpha", s.lora.alpha, "LoRA alpha");
-  c->add_option("--lora-dropout", s.lora.dropout, "LoRA dropout")->check(CLI::Range(0.0, 1.0));
+  c->add_option("--lora-alpha", s.lora.alpha, "LoRA alpha")->check(finite_number());
+  c->add_option("--lora-dropout", s.lora.dropout, "LoRA dropout")->check(finite_number() & CLI::Range(0.0, 1.0));
   c->add_flag("--rslora", s.lora.rslora, "scale by alpha/sqrt(r)");
   c->add_option("--lora-targets", s.targets,
                 "comma-separated suffixes (default q_proj,...,down_proj of the decoder) or a regex over module names");
@@ -67,8 +68,8 @@ void add_train_flags(CLI::App* c, TrainConfig& t, TrainSetupOptions& s) {
       ->excludes(group);
   c->add_flag("--resume", t.resume, "continue the run in --output-dir from its latest checkpoint");
   c->add_option("--stop-after", t.stop_after, "checkpoint and stop at this step (resume later)");
-  c->add_option("--seed", t.seed, "data order, init and dropout seed");
-  c->add_option("--peak-tflops", t.peak_tflops, "GPU peak for the mfu metric (H100/H200 bf16 dense: 989)");
+  c->add_option("--seed", t.seed, "data order, init and dropout seed")->check(non_negative_integer());
+  c->add_option("--peak-tflops", t.peak_tflops, "GPU peak for the mfu metric (H100/H200 bf16 dense: 989)")->check(finite_number());
   c->add_flag("--gradient-checkpointing", s.gradient_checkpointing,
               "recompute each decoder layer in the backward instead of keeping its activations");
   c->add_option("--lora-compute", s.lora_compute,

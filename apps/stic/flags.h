@@ -13,6 +13,12 @@
 
 namespace stic::app {
 
+// Value checks CLI11 2.1 lacks: its Range and NonNegativeNumber let NaN through, and an unsigned
+// option parses "-1" as 2^64 - 1.
+const CLI::Validator& finite_number();        // a number, not nan or inf
+const CLI::Validator& non_negative_integer();  // digits only (seeds)
+const CLI::Validator& probability_mass();      // (0, 1] (top-p)
+
 // --model DIR [--adapter DIR] [--device] [--dtype] [--vision-tower]
 struct ModelFlags {
   std::string model, adapter, device = "cpu", dtype = "auto", vision_tower, image_backend;

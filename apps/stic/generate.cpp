@@ -34,7 +34,7 @@ struct GenerateArgs {
 };
 
 int run_generate(const GenerateArgs& a) {
-  if (!fs::exists(a.requests)) fail(a.requests, ": requests file does not exist");
+  check_regular_file(a.requests, "requests file");
   BatchJobOptions jo;
   jo.out = a.out;
   jo.verb = "generate";
@@ -59,13 +59,17 @@ int run_generate(const GenerateArgs& a) {
     if (!j.contains("prompt") || !j["prompt"].is_string()) return bad(line, where + "missing \"prompt\" (a string)");
     if (j.contains("image") && !j["image"].is_null() && !j["image"].is_string())
       return bad(line, where + "\"image\" must be a string (a path)");
+    if (j.contains("image") && j["image"].is_string() && j["image"].get<std::string>().empty())
+      return bad(line, where + "\"image\" is empty (leave it out, or null, for a text-only request)");
+    if (j.contains("seed") && !j["seed"].is_number_unsigned())
+      return bad(line, where + "\"seed\" must be an integer >= 0 (got " + j["seed"].dump() + ")");
     GenRequest q;
     q.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
     if (seen.count(q.id)) return bad(line, str_cat(where, "duplicate id '", q.id, "' (first on line ", seen[q.id], ")"));
     seen[q.id] = line;
     if (!job.wanted(q.id)) return;
     q.prompt = j["prompt"];
-    if (j.contains("image") && j["image"].is_string() && !j["image"].get<std::string>().empty()) {
+    if (j.contains("image") && j["image"].is_string()) {
       std::string img = j["image"];
       q.image = (!a.image_dir.empty() && fs::path(img).is_relative()) ? (fs::path(a.image_dir) / img).string() : img;
     }
@@ -80,7 +84,8 @@ int run_generate(const GenerateArgs& a) {
     } catch (const std::exception& e) {
       return bad(line, where + "bad field type (" + std::string(e.what()).substr(0, 100) + ")");
     }
-    if (q.max_new_tokens < 1) return bad(line, where + "max_new_tokens must be >= 1");
+    const std::string range = sampling_error(q.temperature, q.top_p, q.top_k, q.max_new_tokens);
+    if (!range.empty()) return bad(line, where + range);
     reqs.push_back(std::move(q));
   }, bad);
 

@@ -62,7 +62,7 @@ void register_generate_pref(CLI::App& app) {
   c->add_option("--out", a->o.out, "pairs JSONL (appended; re-running resumes by image id)")->required();
   c->add_option("--prompts", a->o.prompts, "prompt file (default: the paper's sets, as recipes/prompts/stic.json)");
   c->add_option("--p-bad-prompt", a->o.p_bad_prompt, "probability of a hallucination prompt (else a corrupted image)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(finite_number() & CLI::Range(0.0, 1.0));
   c->add_option("--corruptions", a->corruptions, "corrupted-image kinds, comma-separated: lowres,jitter");
   add_sampling_flags(c, a->s, "run seed: every random choice and sampling seed derives from (seed, image id)", true);
   c->add_option("--image-mode", a->o.image_mode, "pad|anyres|crop (default: the model's)")

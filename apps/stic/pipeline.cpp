@@ -3,6 +3,7 @@
 // seeds with variants of the STIC stages and one comparison (src/stic/method/sweep.h).
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 
 #include "stic/method/pipeline.h"
 #include "stic/method/recipe.h"
@@ -45,7 +46,9 @@ int run_pipeline_verb(const PipelineArgs& a) {
     so.progress = !a.quiet;
     for (const auto& s : split_nonempty(a.seeds.empty() ? std::to_string(r.world_seed) : a.seeds, ',')) {
       try {
-        so.seeds.push_back(std::stoull(strip(s)));
+        const std::string v = strip(s);
+        if (v.find_first_not_of("0123456789") != std::string::npos) throw std::invalid_argument(v);  // stoull wraps "-1"
+        so.seeds.push_back(std::stoull(v));
       } catch (const std::exception&) {
         fail("--seeds '", a.seeds, "': expected comma-separated non-negative integers (e.g. 0,1,2)");
       }

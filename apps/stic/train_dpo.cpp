@@ -46,8 +46,8 @@ void register_train_dpo(CLI::App& app) {
   c->add_flag("--add-image-marker", o.dpo.add_image_marker,
               "show the image to pairs whose prompt lacks <image> (the released files); without it they train text-only, as released");
   c->add_option("--max-length", o.dpo.max_length, "decoder positions per side, image included")->check(CLI::PositiveNumber);
-  c->add_option("--beta", L.beta, "DPO beta")->check(CLI::PositiveNumber);
-  c->add_option("--alpha", L.alpha, "weight of the NLL of the preferred answer (0: plain DPO)")->check(CLI::NonNegativeNumber);
+  c->add_option("--beta", L.beta, "DPO beta")->check(finite_number() & CLI::PositiveNumber);
+  c->add_option("--alpha", L.alpha, "weight of the NLL of the preferred answer (0: plain DPO)")->check(finite_number() & CLI::NonNegativeNumber);
   c->add_option("--alpha-norm", L.alpha_norm, "sum: alpha on the summed log-prob (released) | mean: per answer token")
       ->check(CLI::IsMember({"sum", "mean"}));
   c->add_option("--loss-type", L.loss_type, "sigmoid | hinge | ipo | sft (alpha * nll of the chosen answer alone: no negatives)")

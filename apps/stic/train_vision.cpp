@@ -33,7 +33,7 @@ void register_train_vision(CLI::App& app) {
   c->add_option("--model", a->o.model, "model folder (llava-hf layout), e.g. WORLD/model")->required();
   c->add_option("--world", a->o.world, "world folder built by `stic world` (labels: gt/base_scenes.jsonl)")->required();
   c->add_option("--output-dir", a->o.output_dir, "the model with the trained tower, checkpoints, metrics.jsonl")->required();
-  c->add_option("--max-steps", a->o.train.max_steps, "optimizer steps")->capture_default_str();
+  c->add_option("--max-steps", a->o.train.max_steps, "optimizer steps")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--batch-size", a->o.train.batch_size, "images per step")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--lr", a->o.train.lr, "peak learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
   c->add_option("--schedule", a->o.train.schedule, "cosine|linear|constant")->capture_default_str()->check(CLI::IsMember({"cosine", "linear", "constant"}));
@@ -47,7 +47,7 @@ void register_train_vision(CLI::App& app) {
   c->add_option("--log-every", a->o.train.log_every, "metrics.jsonl / progress every N steps")->capture_default_str();
   c->add_flag("--resume", a->o.train.resume, "continue the run in --output-dir from its latest checkpoint");
   c->add_option("--stop-after", a->o.train.stop_after, "checkpoint and stop at this step (resume later)");
-  c->add_option("--seed", a->o.train.seed, "data order and head init seed")->capture_default_str();
+  c->add_option("--seed", a->o.train.seed, "data order and head init seed")->capture_default_str()->check(non_negative_integer());
   c->add_option("--device", a->o.device, "cpu|cuda|cuda:N")->capture_default_str();
   c->add_option("--dtype", a->o.dtype, "auto|fp32|bf16")->capture_default_str();
   add_image_backend_flag(c, a->o.image_backend);

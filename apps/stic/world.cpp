@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "stic/method/world_model.h"
+#include "flags.h"
 #include "stic/world/metrics.h"
 #include "verbs.h"
 
@@ -53,7 +54,7 @@ void register_world(CLI::App& app) {
   auto* c = app.add_subcommand("world", "build the built-in synthetic world (images, text, eval sets, tiny model)");
   c->add_option("--out", a->out, "output folder (re-running completes a half-written world)")->required();
   c->add_option("--preset", a->preset, "world-smoke | world-tiny | world-small (default world-tiny)");
-  c->add_option("--seed", a->seed, "world seed (same seed, same bytes)");
+  c->add_option("--seed", a->seed, "world seed (same seed, same bytes)")->check(non_negative_integer());
   c->add_option("--threads", a->threads, "rendering threads (default: one per core; the bytes do not depend on it)")
       ->check(CLI::NonNegativeNumber);
   c->add_flag("--quiet", a->quiet, "no progress bar");

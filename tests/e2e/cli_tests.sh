@@ -128,7 +128,7 @@ for src, outs in (("next_mistral", ("x_orig", "x_hf")), ("orig_mistral", ("o_hf"
 c = json.load(open(t + "/x_orig/config.json"))
 assert c["model_type"] == "llava_mistral" and c["image_aspect_ratio"] == "anyres", c
 c = json.load(open(t + "/o_hf/config.json"))
-assert c["model_type"] == "llava_next" and c["image_token_index"] == 1024 and c["text_config"]["vocab_size"] == 1088, c
+assert c["model_type"] == "llava_next" and c["image_token_index"] == 1000 and c["text_config"]["vocab_size"] == 1024, c
 PY
 expect_fail "export: unknown --layout" "layout 'hf': unknown layout \(expected llava-hf or original\)" \
   "$STIC" export --model $FIX/llava_llama --out "$T/x_bad" --layout hf
@@ -182,7 +182,7 @@ printf '[{"id":"x","conversations":[{"from":"human","value":"<image>\\nhi"},{"fr
   --no-progress >"$T/out" 2>"$T/err" && grep -q "record 0 (id x): the text has <image> but the record has no \"image\" field" "$T/err" \
   && grep -q "skipped 1 (image_without_file 1)" "$T/err" && [ "$(wc -l <"$T/sft2/errors.jsonl")" -eq 1 ] \
   && ok "train-sft skips a bad record, counts it and goes on" || bad "train-sft bad record ($(cat "$T/err"))"
-expect_fail "train-sft: missing data file" "nonexist.json: cannot open" \
+expect_fail "train-sft: missing data file" "nonexist.json: file does not exist" \
   "$STIC" train-sft --model $FIX/llava_llama --data "$T/nonexist.json" --output-dir "$T/sft3"
 
 # 7. train-vision: the world model's tower alone; stop + --resume; bad input names file and line

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -220,6 +221,25 @@ TEST(ImageDecode, BombsDevicesAndDirectoriesAreRefusedFast) {
   thin.width = 400, thin.height = 300;  // an ordinary size still goes through
   thin.rgb.assign(400 * 300 * 3, 128);
   EXPECT_NO_THROW(stic::preprocess_image(thin, stic::AspectMode::Pad, cfg, {}));
+}
+
+// PNG chunk CRCs are checked (as PIL does; stb_image would decode the corrupt data silently)
+TEST(ImageDecode, PngChunkCrcAndTruncationAreLocatedErrors) {
+  std::ifstream in(path_of("tests/fixtures/images/logo.png"), std::ios::binary);
+  ASSERT_TRUE(in);
+  const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NO_THROW(stic::image_load(temp_file("good.png", good)));
+  const size_t idat = good.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  std::string flipped = good;
+  flipped[idat + 4 + 10] ^= 0x01;  // one bit of the compressed pixels
+  std::string msg = expect_load_error(temp_file("flipped.png", flipped));
+  EXPECT_NE(msg.find("flipped.png: PNG chunk 'IDAT' at byte " + std::to_string(idat - 4) + " fails its CRC check"),
+            std::string::npos) << msg;
+  msg = expect_load_error(temp_file("cut.png", good.substr(0, idat + 20)));
+  EXPECT_NE(msg.find("cut.png: PNG chunk 'IDAT' at byte " + std::to_string(idat - 4) + " claims"), std::string::npos) << msg;
+  msg = expect_load_error(temp_file("noend.png", good.substr(0, good.size() - 12)));  // IEND removed
+  EXPECT_NE(msg.find("noend.png: PNG file is truncated (no IEND chunk)"), std::string::npos) << msg;
 }
 
 // ---- resampling ---------------------------------------------------------------------------

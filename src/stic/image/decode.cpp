@@ -9,6 +9,7 @@
 // PNG (and BMP/GIF): stb_image. Grey is replicated, alpha dropped without compositing, palettes
 // expanded. 16-bit images keep the high byte, except 16-bit grey, which PIL opens as a 32-bit
 // integer image and clips to 255 when converting to RGB.
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -201,6 +202,36 @@ Image decode_stb(const uint8_t* data, size_t size, const std::string& name) {
   return im;
 }
 
+// PNG chunks as the format lays them out (length, type, data, CRC-32 of type + data), walked to
+// IEND: a chunk that runs past the file or fails its CRC is a located error, as PIL raises "broken
+// PNG file" (stb_image does not check CRCs and would decode corrupt data silently).
+void check_png_chunks(const uint8_t* data, size_t size, const std::string& name) {
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t n = 0; n < 256; ++n) {
+      uint32_t c = n;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[n] = c;
+    }
+    return t;
+  }();
+  size_t at = 8;
+  while (at + 12 <= size) {
+    const uint64_t len = be32(data + at);
+    const std::string type(reinterpret_cast<const char*>(data + at + 4), 4);
+    if (len > size - at - 12)
+      fail(name, ": PNG chunk '", type, "' at byte ", at, " claims ", len, " bytes, past the end of the file (", size, " bytes)");
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = at + 4; i < at + 8 + len; ++i) c = table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
+    c ^= 0xFFFFFFFFu;
+    const uint32_t want = static_cast<uint32_t>(be32(data + at + 8 + len));
+    if (c != want) fail(name, ": PNG chunk '", type, "' at byte ", at, " fails its CRC check (corrupt file)");
+    at += 12 + len;
+    if (type == "IEND") return;
+  }
+  fail(name, ": PNG file is truncated (no IEND chunk)");
+}
+
 }  // namespace
 
 Image image_decode(const uint8_t* data, size_t size, const std::string& name) {
@@ -217,6 +248,7 @@ Image image_decode(const uint8_t* data, size_t size, const std::string& name) {
     if (w == 0 || h == 0) fail(name, ": PNG header claims a size of ", w, "x", h);
     check_pixels(w, h, name);
   }
+  if (is_png) check_png_chunks(data, size, name);
   if (is_gif && size >= 10) check_pixels(data[6] | (data[7] << 8), data[8] | (data[9] << 8), name);
   if (is_bmp && size >= 26) {
     const int64_t w = static_cast<int32_t>(le32(data + 18)), h = static_cast<int32_t>(le32(data + 22));

@@ -1,5 +1,7 @@
 #include "stic/infer/engine.h"
 
+#include <cmath>
+
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -17,6 +19,14 @@
 #include "stic/util/rng.h"
 
 namespace stic {
+
+std::string sampling_error(double temperature, double top_p, int64_t top_k, int64_t max_new_tokens) {
+  if (!std::isfinite(temperature) || temperature < 0) return str_cat("temperature must be a finite number >= 0 (got ", temperature, ")");
+  if (!std::isfinite(top_p) || top_p <= 0 || top_p > 1) return str_cat("top_p must be in (0, 1] (got ", top_p, ")");
+  if (top_k < 0) return str_cat("top_k must be >= 0 (got ", top_k, ")");
+  if (max_new_tokens < 1) return str_cat("max_new_tokens must be at least 1 (got ", max_new_tokens, ")");
+  return "";
+}
 
 namespace {
 
@@ -235,14 +245,26 @@ EngineStats Engine::run(const std::vector<GenRequest>& requests, const std::func
   // longer max_new_tokens stops at the context ("length"); the cache is never longer than it
   const int64_t ctx = std::max<int64_t>(1, cfg.text.max_position_embeddings);
   const int64_t min_img = cfg.vision.tokens_per_side() * cfg.vision.tokens_per_side();
+  // a prompt is refused by its size before it is tokenized: a 10 MB prompt costs no tokenizer
+  // memory (env STIC_MAX_PROMPT_BYTES, default 1 MiB: ~250k tokens of text, past any context)
+  static const int64_t max_prompt_bytes = [] {
+    const char* e = std::getenv("STIC_MAX_PROMPT_BYTES");
+    const long long v = e ? std::atoll(e) : 0;
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{1} << 20;
+  }();
   for (size_t i = 0; i < requests.size(); ++i) {
     try {
+      if (static_cast<int64_t>(requests[i].prompt.size()) > max_prompt_bytes)
+        fail("prompt of ", requests[i].prompt.size(), " bytes is over the limit of ", max_prompt_bytes,
+             " bytes (STIC_MAX_PROMPT_BYTES raises it)");
       prep[i].ids = lm_.prompt_ids(requests[i].prompt, requests[i].template_name, !requests[i].image.empty());
       const int64_t n = static_cast<int64_t>(prep[i].ids.size()), img = requests[i].image.empty() ? 0 : max_img;
       if (n + (requests[i].image.empty() ? 0 : min_img) >= ctx)
         fail("prompt of ", n, " tokens", requests[i].image.empty() ? "" : str_cat(" + at least ", min_img, " image tokens"),
              " does not fit the model's context of ", ctx, " positions (max_position_embeddings)");
-      if (requests[i].max_new_tokens < 1) fail("max_new_tokens must be at least 1 (got ", requests[i].max_new_tokens, ")");
+      const GenRequest& q = requests[i];
+      const std::string bad = sampling_error(q.temperature, q.top_p, q.top_k, q.max_new_tokens);
+      if (!bad.empty()) fail(bad);
       const int64_t need = std::min(n + img + static_cast<int64_t>(requests[i].max_new_tokens), ctx);
       max_len = std::max(max_len, need);
     } catch (const stic::Error& e) {

@@ -39,6 +39,11 @@ struct GenRequest {
   bool want_logits = false;           // keep the last prompt position's logits
 };
 
+// The ranges every sampling setting must be in, for CLI flags and per-request fields alike:
+// temperature finite and >= 0, top_p in (0, 1], top_k >= 0, max_new_tokens >= 1. Returns what is
+// wrong ("" when nothing), naming the field as the request file spells it.
+std::string sampling_error(double temperature, double top_p, int64_t top_k, int64_t max_new_tokens);
+
 struct GenResult {
   std::string id;
   std::string error;                  // non-empty: the request failed (text etc. unset)

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -117,10 +118,12 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       bad("tensor '" + it.key() + "': malformed header entry (" + ex.what() + ")");
     }
     auto st_type = safetensors_dtype(entry.dtype, path + ": tensor '" + it.key() + "'");
-    int64_t numel = 1;
+    uint64_t numel = 1;  // overflow-checked: a header's shape product must fit the file it is in
     for (auto d : entry.shape) {
       if (d < 0) bad("tensor '" + it.key() + "': negative dimension");
-      numel *= d;
+      if (d > 0 && numel > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(d) / 16)
+        bad(str_cat("tensor '", it.key(), "': shape ", e["shape"].dump(), " has more elements than any file can hold"));
+      numel *= static_cast<uint64_t>(d);
     }
     const size_t want = static_cast<size_t>(numel) * c10::elementSize(st_type);
     if (entry.end < entry.begin || entry.end - entry.begin != want)
@@ -130,6 +133,18 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       bad(str_cat("file is truncated: tensor '", it.key(), "' needs bytes [", entry.begin, ", ", entry.end,
                   ") of the data section, which has only ", data_size, " bytes"));
     entries_[it.key()] = std::move(entry);
+  }
+  // the tensors' byte ranges tile the data section: no overlap (two tensors sharing bytes), no gap
+  std::vector<std::pair<uint64_t, std::string>> starts;
+  for (auto& [name, e] : entries_)
+    if (e.end > e.begin) starts.emplace_back(e.begin, name);
+  std::sort(starts.begin(), starts.end());
+  uint64_t at = 0;
+  for (auto& [b, name] : starts) {
+    const auto& e = entries_.at(name);
+    if (b < at) bad(str_cat("tensor '", name, "': data_offsets [", e.begin, ", ", e.end, ") overlap the tensor before it (ends at ", at, ")"));
+    if (b > at) bad(str_cat("tensor '", name, "': data_offsets [", e.begin, ", ", e.end, ") leave bytes [", at, ", ", b, ") unused"));
+    at = e.end;
   }
 }
 
@@ -167,11 +182,16 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
         fail(index.string(), ": missing \"weight_map\" object");
       std::map<std::string, bool> seen;
       for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+        if (!it->is_string()) fail(index.string(), ": weight_map['", it.key(), "'] must be a shard file name (a string)");
         auto f = it->get<std::string>();
+        // a shard is a file of this folder: no path, no "..", nothing outside it
+        if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == "..")
+          fail(index.string(), ": weight_map['", it.key(), "'] names '", f.substr(0, 100), "', not a file name in this folder");
         if (!seen[f]) {
           seen[f] = true;
           auto full = (fs::path(path) / f).string();
           if (!fs::exists(full)) fail(index.string(), ": shard '", f, "' (holding '", it.key(), "') does not exist");
+          check_regular_file(full, "shard");
           files.push_back(full);
         }
       }

@@ -72,7 +72,8 @@ TrainConfig stage_train_config(const TrainStage& t, const StageContext& c) {
   tc.log_every = t.log_every;
   tc.save_every = t.save_every;
   tc.progress = c.o.progress;
-  tc.resume = file_exists(c.dir + "/latest");  // a killed run: continue from its checkpoint
+  // a killed run: continue from its checkpoint (or, killed before its first, start it over)
+  tc.resume = file_exists(c.dir + "/latest") || file_exists(c.dir + "/metrics.jsonl");
   tc.grad_accum = t.grad_accum;                  // (train-vision's section has none: 1)
   tc.group_by_length = t.group_by_length == "true";
   tc.sort_within_step = t.group_by_length == "step";

@@ -195,8 +195,8 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
       ++res.resumed;
       continue;
     }
-    if (!file_exists(it.path)) {
-      record_error(it, "missing", str_cat(it.path, ": does not exist",
+    if (const std::string why = regular_file_problem(it.path); !why.empty()) {
+      record_error(it, "missing", str_cat(it.path, ": ", why,
                                           it.line ? str_cat(" (", o.image_list, ": line ", it.line, ")") : ""));
       continue;
     }

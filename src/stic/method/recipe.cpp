@@ -7,6 +7,7 @@
 #include <map>
 
 #include "stic/image/image.h"
+#include "stic/model/loaded_model.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
 
@@ -38,8 +39,13 @@ using Setter = std::function<void(const YAML::Node&)>;
 void apply(const std::string& path, const std::string& section, const YAML::Node& node,
            const std::map<std::string, Setter>& setters) {
   if (!node.IsMap()) fail(where(path, node), "'", section, "' must be a mapping of keys to values");
+  std::map<std::string, YAML::Node> seen;  // yaml-cpp keeps both of a repeated key: the last would win
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
+    if (seen.count(key))
+      fail(where(path, kv.first), "'", key, "' is given twice in ", section, " (first at line ",
+           seen[key].Mark().line + 1, ")");
+    seen[key] = kv.first;
     auto it = setters.find(key);
     if (it == setters.end()) {
       std::string valid;
@@ -252,6 +258,11 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
             apply(path, "sft2", n, setters);
           }}});
   if (r.name.empty()) fail(path, ": 'name' is required");
+  try {  // checked here, before the first stage runs (not when a stage first loads a model)
+    parse_dtype(r.dtype, parse_device(r.device));
+  } catch (const Error& e) {
+    fail(path, ": device / dtype: ", e.what());
+  }
   if (r.threads < 0) fail(path, ": threads must be >= 0 (0 = all cores)");
   if (r.eval_batch_size < 1 || r.eval_max_new_tokens < 1) fail(path, ": eval.batch_size and eval.max_new_tokens must be >= 1");
   if (r.report_examples < 0) fail(path, ": report.examples must be >= 0");

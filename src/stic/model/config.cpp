@@ -106,7 +106,10 @@ TextConfig parse_text(const json& t, const std::string& where) {
     if (type != "default") fail(where, ": rope_scaling '", type, "' is not supported");
   }
   get_if(t, "max_position_embeddings", c.max_position_embeddings);
-  if (t.contains("sliding_window")) c.sliding_window = t["sliding_window"].is_null() ? 0 : t["sliding_window"].get<int>();
+  if (t.contains("sliding_window")) {
+    if (t["sliding_window"].is_null()) c.sliding_window = 0;
+    else get_if(t, "sliding_window", c.sliding_window);
+  }
   if (t.contains("bos_token_id") && t["bos_token_id"].is_number()) c.bos_token_id = t["bos_token_id"];
   if (t.contains("eos_token_id") && t["eos_token_id"].is_number()) c.eos_token_id = t["eos_token_id"];
   get_if(t, "tie_word_embeddings", c.tie_word_embeddings);
@@ -268,14 +271,18 @@ LlavaConfig load_llava_config_unchecked(const std::string& dir, const std::strin
       c.vision.hidden_size = 1024; c.vision.intermediate_size = 4096; c.vision.num_layers = 24;
       c.vision.num_heads = 16; c.vision.image_size = 336; c.vision.patch_size = 14;
     }
-    if (j.contains("image_token_index")) c.image_token_id = j["image_token_index"].get<long>();
-    else if (j.contains("image_token_id")) c.image_token_id = j["image_token_id"].get<long>();
+    if (j.contains("image_token_index")) get_if(j, "image_token_index", c.image_token_id);
+    else if (j.contains("image_token_id")) get_if(j, "image_token_id", c.image_token_id);
     else c.image_token_id = 32000;
     get_if(j, "projector_hidden_act", c.projector_act);
     get_if(j, "multimodal_projector_bias", c.projector_bias);
     if (j.contains("vision_feature_layer")) {
       if (j["vision_feature_layer"].is_array()) c.feature_layers = j["vision_feature_layer"].get<std::vector<int>>();
-      else c.feature_layers = {j["vision_feature_layer"].get<int>()};
+      else {
+        int layer = 0;
+        get_if(j, "vision_feature_layer", layer);
+        c.feature_layers = {layer};
+      }
     }
     get_if(j, "vision_feature_select_strategy", c.select_strategy);
     if (c.model_type == "llava_next") {
@@ -336,8 +343,10 @@ LlavaConfig load_llava_config_unchecked(const std::string& dir, const std::strin
     c.vision = parse_vision(read_json(vcfg), vcfg);
     c.shortest_edge = c.crop_h = c.crop_w = c.vision.image_size;
     parse_preprocessor(c, (fs::path(resolved) / "preprocessor_config.json").string(), nullptr);
-    if (j.contains("mm_hidden_size") && j["mm_hidden_size"].get<int>() != c.vision.hidden_size)
-      fail(cfg_path, ": mm_hidden_size ", j["mm_hidden_size"].get<int>(), " does not match the vision tower's hidden_size ",
+    int mm_hidden = c.vision.hidden_size;
+    get_if(j, "mm_hidden_size", mm_hidden);
+    if (mm_hidden != c.vision.hidden_size)
+      fail(cfg_path, ": mm_hidden_size ", mm_hidden, " does not match the vision tower's hidden_size ",
            c.vision.hidden_size, " (", vcfg, ")");
   } else {
     fail(cfg_path, ": unknown model_type '", c.model_type,

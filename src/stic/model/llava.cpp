@@ -238,6 +238,9 @@ Llava load_llava(const LlavaConfig& cfg, const LoadOptions& opts) {
            cfg.vision_dir.empty() ? "" : "; vision tower from " + cfg.vision_dir, ")");
     }
     auto t = it->second.ck->get(it->second.key);
+    if (!t.is_floating_point())  // every LLaVA weight is a float: an integer one is a broken file, not a cast
+      fail(it->second.ck->file_of(it->second.key), ": tensor '", it->second.key, "' is stored as ", t.scalar_type(),
+           "; a weight must be a floating-point dtype (F32, F16, BF16 or F64)");
     if (t.sizes() != param.sizes())
       fail(it->second.ck->file_of(it->second.key), ": tensor '", it->second.key, "' has shape ", t.sizes(),
            ", expected ", param.sizes(), " from config.json");

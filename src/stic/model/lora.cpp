@@ -378,6 +378,10 @@ AdapterLoadReport load_adapter(Llava& model, const std::string& dir, LoraConfig*
     if (!pr.a.defined() || !pr.b.defined())
       fail(file, ": module '", pr.peft_module, "' has only lora_", pr.a.defined() ? "A" : "B", "; expected both");
     auto& lin = linears.at(name);
+    for (const auto* t : {&pr.a, &pr.b})
+      if (!t->is_floating_point())
+        fail(file, ": LoRA of '", pr.peft_module, "' is stored as ", t->scalar_type(),
+             "; adapter weights must be a floating-point dtype (F32, F16, BF16 or F64)");
     const int64_t r = pr.a.size(0);
     if (pr.a.dim() != 2 || pr.b.dim() != 2 || pr.a.size(1) != lin->in_features || pr.b.size(0) != lin->out_features ||
         pr.b.size(1) != r)
@@ -397,6 +401,8 @@ AdapterLoadReport load_adapter(Llava& model, const std::string& dir, LoraConfig*
   std::set<std::string> mts;
   for (auto& [name, t] : full) {
     auto& p = params.at(name);
+    if (!t.is_floating_point())
+      fail(file, ": tensor for '", name, "' is stored as ", t.scalar_type(), "; weights must be a floating-point dtype");
     if (t.sizes() != p.sizes())
       fail(file, ": tensor for '", name, "' has shape ", t.sizes(), ", expected ", p.sizes());
     p.copy_(t.to(p.device(), p.scalar_type()));

@@ -102,8 +102,8 @@ DpoTask::DpoTask(LoadedModel& model, const std::string& data_path, const DpoOpti
       ++no_marker;  // the released data: trained without the image, as the released code does
     } else {
       p.image = opts.image_dir.empty() || image[0] == '/' ? image : opts.image_dir + "/" + image;
-      if (!file_exists(p.image)) {
-        skip(p.record, p.id, "image_missing", w + ": image file " + p.image + " does not exist");
+      if (const std::string why = regular_file_problem(p.image); !why.empty()) {
+        skip(p.record, p.id, "image_missing", w + ": image file " + p.image + " " + why);
         continue;
       }
       place_image_marker(chosen, markers == 0 ? "front" : opts.image_marker);

@@ -17,17 +17,23 @@ namespace stic {
 
 std::vector<SftRecord> read_llava_records(const std::string& path,
                                           std::vector<std::tuple<int64_t, std::string, std::string>>* bad) {
-  std::vector<nlohmann::json> items;  // null where a line was not JSON (reported)
+  std::vector<nlohmann::json> items;
+  std::vector<bool> parsed;  // false where a line was not JSON (reported); a JSON null is a bad record
   read_json_records(
-      path, "a list of LLaVA records", [&](size_t, const std::string&, nlohmann::json& j) { items.push_back(std::move(j)); },
+      path, "a list of LLaVA records",
+      [&](size_t, const std::string&, nlohmann::json& j) {
+        items.push_back(std::move(j));
+        parsed.push_back(true);
+      },
       [&](size_t index, const std::string& where, const std::string& why) {
         if (bad) bad->emplace_back(static_cast<int64_t>(index), "", str_cat(where, ": not valid JSON: ", why));
         items.push_back(nlohmann::json());
+        parsed.push_back(false);
       });
   std::vector<SftRecord> out;
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& j = items[i];
-    if (j.is_null()) continue;  // reported above
+    if (!parsed[i]) continue;  // reported above
     SftRecord r;
     r.record = static_cast<int64_t>(i);
     auto report = [&](const std::string& why) {
@@ -108,8 +114,8 @@ SftTask::SftTask(LoadedModel& model, const std::string& data_path, const SftOpti
         continue;
       }
       ex.image = opts.image_dir.empty() || r.image[0] == '/' ? r.image : opts.image_dir + "/" + r.image;
-      if (!file_exists(ex.image)) {
-        skip(r.record, r.id, "image_missing", where + ": image file " + ex.image + " does not exist");
+      if (const std::string why = regular_file_problem(ex.image); !why.empty()) {
+        skip(r.record, r.id, "image_missing", where + ": image file " + ex.image + " " + why);
         continue;
       }
       place_image_marker(r.turns, opts.image_marker);
@@ -265,7 +271,10 @@ SftTask::EvalResult SftTask::evaluate(int64_t max_examples, int batch_size) {
 std::string SftTask::summary() const {
   static const std::set<std::string> kNotSkips = {"truncated_records", "truncated_tokens"};
   const std::string parts = log_.reasons(kNotSkips);
-  return str_cat(examples_.size(), " usable records; skipped ", log_.skipped(kNotSkips),
+  // an example whose image turned out corrupt when its batch was built was usable at load time:
+  // it is counted once, as skipped, so that usable + skipped = the records read
+  const int64_t usable = static_cast<int64_t>(examples_.size()) - log_.get("image_corrupt");
+  return str_cat(usable, " usable records; skipped ", log_.skipped(kNotSkips),
                  parts.empty() ? "" : " (" + parts + ")", "; truncated ", log_.get("truncated_records"), " records (",
                  log_.get("truncated_tokens"), " tokens cut)");
 }

@@ -15,6 +15,7 @@
 #include "stic/io/safetensors.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
+#include "stic/util/strings.h"
 
 namespace stic {
 namespace fs = std::filesystem;
@@ -323,7 +324,12 @@ void Trainer::load_checkpoint(int64_t* step, int64_t* micro) {
   if (!file_exists(latest)) fail(cfg_.output_dir, ": --resume: no checkpoint to resume from (", latest, " is missing)");
   std::string name = read_text_file(latest);
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  // stic writes "checkpoint-N": anything else (a path, "..") is not followed out of the folder
+  const bool plain = starts_with(name, "checkpoint-") && name.size() > 11 &&
+                     name.find_first_not_of("0123456789", 11) == std::string::npos;
+  if (!plain) fail(latest, ": names '", name.substr(0, 80), "', not a checkpoint-N folder of this run");
   const std::string dir = cfg_.output_dir + "/" + name;
+  if (!dir_exists(dir)) fail(latest, ": names ", name, ", which is not a folder in ", cfg_.output_dir);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_text_file(dir + "/trainer_state.json"));
@@ -355,6 +361,7 @@ void Trainer::load_checkpoint(int64_t* step, int64_t* micro) {
   opt_.load_state(st, dir);
   set_rng_state(st);
   *step = j.value("step", int64_t{0});
+  if (j.contains("loss") && j["loss"].is_number()) resumed_loss_ = j["loss"].get<double>();
   *micro = j.value("micro_batches", int64_t{0});
   if (j.contains("counters")) counters_ = j["counters"].get<std::map<std::string, int64_t>>();
   last_checkpoint_ = dir;
@@ -386,24 +393,39 @@ TrainResult Trainer::run() {
     fs::create_directories(cfg_.output_dir, ec);
     if (ec) fail(cfg_.output_dir, ": cannot create the output folder: ", ec.message());
   }
-  if (cfg_.resume) {
+  // one run per output folder: a second process on it is refused, naming the first
+  std::unique_ptr<FileLock> lock;
+  if (!cfg_.output_dir.empty()) lock = std::make_unique<FileLock>(cfg_.output_dir);
+  const std::string mpath = cfg_.output_dir + "/metrics.jsonl";
+  if (cfg_.resume && !cfg_.output_dir.empty() && !file_exists(cfg_.output_dir + "/latest") && file_exists(mpath)) {
+    // killed before its first checkpoint: nothing to resume, so the run starts over (and its
+    // metrics with it, never a second step 1 after the first)
+    std::fprintf(stderr, "stic: %s has no checkpoint yet (the earlier run stopped before its first); starting over\n",
+                 cfg_.output_dir.c_str());
+    write_file_atomic(mpath, "");
+  } else if (cfg_.resume) {
     load_checkpoint(&step, &micro);
     std::fprintf(stderr, "stic: resuming from %s (step %lld of %lld)\n", last_checkpoint_.c_str(),
                  static_cast<long long>(step), static_cast<long long>(total_steps_));
   } else if (!cfg_.output_dir.empty() && file_exists(cfg_.output_dir + "/latest")) {
     fail(cfg_.output_dir, ": holds checkpoints of an earlier run; pass --resume to continue it or choose another "
          "--output-dir");
+  } else if (!cfg_.output_dir.empty() && file_exists(mpath) && fs::file_size(mpath) > 0) {
+    fail(cfg_.output_dir, ": holds metrics.jsonl of an earlier run (stopped before its first checkpoint); pass "
+         "--resume to start it over there or choose another --output-dir");
   }
   std::FILE* metrics = nullptr;
   if (!cfg_.output_dir.empty()) {
-    metrics = std::fopen((cfg_.output_dir + "/metrics.jsonl").c_str(), "a");
+    metrics = std::fopen(mpath.c_str(), "a");
     if (!metrics) fail(cfg_.output_dir, "/metrics.jsonl: cannot open for appending");
   }
   const bool tty = isatty(fileno(stderr));
   TrainResult res;
   res.total_steps = total_steps_;
+  res.last_loss = resumed_loss_;  // a resumed run that has nothing left to do reports its checkpoint's
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t step0 = step;
+  int64_t steps_with_loss = 0;
   double tokens_window = 0, examples_window = 0, time_window_start = 0;
   int64_t& tokens_total = counters_["tokens_seen"];  // saved with checkpoints
   auto now_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
@@ -437,6 +459,7 @@ TrainResult Trainer::run() {
       const double lr = cfg_.lr * lr_multiplier(sched, step, warmup_, total_steps_);
       if (used > 0) opt_.step(lr);
       ++step;
+      if (used > 0) ++steps_with_loss;
       tokens_total += tokens;
       tokens_window += static_cast<double>(tokens);
       examples_window += static_cast<double>(examples);
@@ -481,6 +504,11 @@ TrainResult Trainer::run() {
         examples_window = 0;
         time_window_start = now_s();
       }
+      // nothing usable in the first steps (every example's image corrupt, say): stop before a
+      // checkpoint of untrained weights is written as if it were a result
+      if (steps_with_loss == 0 && step - step0 == std::min<int64_t>(total_steps_ - step0, 8))
+        fail("no micro-batch gave a loss in ", step - step0, " step(s): every example was skipped (see the skip "
+             "summary above); nothing was trained", cfg_.output_dir.empty() ? "" : ", nothing saved");
       const bool stop_now = cfg_.stop_after > 0 && step >= cfg_.stop_after && step < total_steps_;
       if (step == total_steps_ || stop_now || (cfg_.save_every > 0 && step % cfg_.save_every == 0))
         save_checkpoint(step, micro, loss);

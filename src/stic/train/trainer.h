@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -130,6 +131,7 @@ class Trainer {
   int64_t cached_epoch_ = -1;
   std::vector<int64_t> cached_order_;
   std::string last_checkpoint_;
+  double resumed_loss_ = std::numeric_limits<double>::quiet_NaN();  // the checkpoint's last loss
 };
 
 // Writes RNG states of the CPU (and CUDA, when available) default generators and restores them.

@@ -31,6 +31,28 @@ class AtomicFile {
 void write_file_atomic(const std::string& path, const std::string& text);
 std::string read_text_file(const std::string& path);  // throws stic::Error naming the path
 bool file_exists(const std::string& path);
+// Throws stic::Error unless PATH is a regular file (or a link to one): "PATH: WHAT does not
+// exist", "... is a directory, not a file", "... is not a regular file (a device, pipe or
+// socket)". Every reader of an input file calls it first, so a folder or /dev/zero given as a
+// file is refused before anything is read.
+void check_regular_file(const std::string& path, const std::string& what = "file");
+// What is wrong with PATH as an input file: "" (a regular file), "does not exist", "is a
+// directory, not a file" or "is not a regular file (a device, pipe or socket)".
+std::string regular_file_problem(const std::string& path);
+
+// An exclusive advisory lock (flock) on PATH — a file (created if absent) or a folder (a
+// training run's output folder) — for this object's lifetime: one writer per output. A second holder is refused at once with an error naming the file and
+// the process that holds it (from /proc/locks).
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 // The entries of a list file (image lists): each line stripped; blank lines and lines starting
 // with '#' skipped; with their 1-based line numbers. Throws stic::Error naming an unreadable path.
 std::vector<std::pair<size_t, std::string>> read_list_file(const std::string& path);

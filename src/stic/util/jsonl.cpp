@@ -15,7 +15,9 @@ namespace stic {
 
 JsonlWriter::JsonlWriter(const std::string& path, std::set<std::string>* done_ids, const char* id_key) : path_(path) {
   namespace fs = std::filesystem;
-  if (fs::exists(path)) {
+  if (fs::exists(path)) check_regular_file(path, "output file");
+  lock_ = std::make_unique<FileLock>(path);
+  {
     std::ifstream in(path, std::ios::binary);
     std::string line;
     size_t good_end = 0, offset = 0, lineno = 0;
@@ -72,6 +74,7 @@ void JsonlWriter::write(const nlohmann::json& record) {
 
 void read_jsonl(const std::string& path, const std::function<void(size_t, const nlohmann::json&)>& fn,
                 const std::function<void(size_t, const std::string&)>& on_bad) {
+  check_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open (", std::strerror(errno), ")");
   std::string line;

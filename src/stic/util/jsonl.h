@@ -1,6 +1,7 @@
 // stic/util/jsonl.h — append-only JSONL outputs that survive kill -9, and located JSONL reading.
 //
-// JsonlWriter opens OUT for appending after repairing it: a torn last line (a run killed
+// JsonlWriter locks OUT (one writer: a second process on the same file is refused, naming the
+// first) and opens it for appending after repairing it: a torn last line (a run killed
 // mid-write) is cut off, and the ids of the complete records are returned so a resumed run
 // skips them. Each record is written with one write and flushed, so a finished result is never
 // lost and never half-written.
@@ -8,11 +9,14 @@
 
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
 namespace stic {
+
+class FileLock;
 
 class JsonlWriter {
  public:
@@ -27,6 +31,7 @@ class JsonlWriter {
 
  private:
   std::string path_;
+  std::unique_ptr<FileLock> lock_;
   std::FILE* f_ = nullptr;
   size_t repaired_ = 0;
 };
