@@ -508,7 +508,7 @@ TrainResult Trainer::run() {
       // checkpoint of untrained weights is written as if it were a result
       if (steps_with_loss == 0 && step - step0 == std::min<int64_t>(total_steps_ - step0, 8))
         fail("no micro-batch gave a loss in ", step - step0, " step(s): every example was skipped (see the skip "
-             "summary above); nothing was trained", cfg_.output_dir.empty() ? "" : ", nothing saved");
+             "summary above); nothing was trained and no result is written");
       const bool stop_now = cfg_.stop_after > 0 && step >= cfg_.stop_after && step < total_steps_;
       if (step == total_steps_ || stop_now || (cfg_.save_every > 0 && step % cfg_.save_every == 0))
         save_checkpoint(step, micro, loss);
