@@ -23,6 +23,7 @@
 
 #include "stic/image/image.h"
 #include "stic/util/error.h"
+#include "stic/util/fs.h"
 
 // Private copies of stb (static functions) so that no other translation unit can clash.
 #define STB_IMAGE_STATIC
@@ -280,12 +281,8 @@ int64_t image_max_file_bytes() {
 Image image_load(const std::string& path) {
   // regular files only, of bounded size: a directory, /dev/zero or a FIFO is refused before reading
   namespace fs = std::filesystem;
+  check_regular_file(path, "image file");
   std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) fail(path, ": cannot open image file: ", ec ? ec.message() : std::string("no such file"));
-  if (!fs::is_regular_file(st))
-    fail(path, ": not a regular file (", fs::is_directory(st) ? "a directory" : "a device, pipe or socket",
-         "): images are read from files");
   const auto bytes_on_disk = fs::file_size(path, ec);
   if (!ec && static_cast<int64_t>(bytes_on_disk) > image_max_file_bytes())
     fail(path, ": image file of ", bytes_on_disk, " bytes exceeds the limit of ", image_max_file_bytes(),
