@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "stic/method/pipeline.h"
+#include "stic/method/plan.h"
 #include "stic/method/recipe.h"
 #include "stic/method/sweep.h"
 #include "stic/util/strings.h"
@@ -20,7 +21,8 @@ struct PipelineArgs {
   std::string recipe, workdir, until, preset, device, dtype, image_backend;
   int64_t max_steps = -1, instruct_steps = -1, pretrain_steps = -1;
   int threads = -1;
-  bool quiet = false, ablations = false;
+  bool quiet = false, ablations = false, dry_run = false;
+  std::string card;
   std::vector<std::string> sets, variants;
   std::string seeds;
 };
@@ -37,6 +39,15 @@ int run_pipeline_verb(const PipelineArgs& a) {
   if (a.instruct_steps >= 0) sets.push_back("instruct.max_steps=" + std::to_string(a.instruct_steps));
   if (a.pretrain_steps >= 0) sets.push_back("pretrain.max_steps=" + std::to_string(a.pretrain_steps));
   Recipe r = load_recipe(a.recipe, sets);
+  if (a.dry_run) {
+    if (!a.seeds.empty() || !a.variants.empty() || a.ablations)
+      fail("pipeline --dry-run checks one recipe; leave out --seeds / --variant / --ablations");
+    PipelineOptions o;
+    o.workdir = a.workdir.empty() ? "out/" + r.name : a.workdir;
+    const PlanResult p = plan_pipeline(r, o, {a.card});
+    std::printf("%s", p.text.c_str());
+    return p.problems ? 1 : 0;
+  }
   if (!a.seeds.empty() || !a.variants.empty() || a.ablations) {
     if (!a.until.empty()) fail("pipeline: --until runs one pipeline; leave it out with --seeds / --variant");
     SweepOptions so;
@@ -89,6 +100,11 @@ void register_pipeline(CLI::App& app) {
   c->add_option("--dtype", a->dtype, "override dtype (auto|fp32|bf16)");
   add_image_backend_flag(c, a->image_backend);
   c->add_flag("--quiet", a->quiet, "no progress bars in the stages");
+  c->add_flag("--dry-run", a->dry_run,
+              "check every input (model, images, data, benchmark files) and print the stages, their sizes and an "
+              "estimate of each stage's time; runs nothing (exit 1 when an input would stop the run)");
+  c->add_option("--card", a->card, "--dry-run: estimate for this card (H200 | H100; default: the device's)")
+      ->check(CLI::IsMember({"H200", "H100"}));
   c->add_option("--set", a->sets,
                 "override a recipe value: section.key=value, repeatable (e.g. --set dpo.alpha=0 --set pref.p_bad_prompt=1)");
   c->add_option("--seeds", a->seeds,

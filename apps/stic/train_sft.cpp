@@ -49,6 +49,8 @@ void register_train_sft(CLI::App& app) {
   c->add_option("--image-marker", o.image_marker,
                  "where the image goes in its turn: front (LLaVA moves <image> to the start) or keep (where the text has it, as HF)")
       ->check(CLI::IsMember({"front", "keep"}));
+  c->add_option("--image-mode", o.image_mode, "pad (576 tokens, as the released training) | anyres | crop (default: the model's)")
+      ->check(CLI::IsMember({"pad", "anyres", "crop"}));
   c->add_option("--max-length", o.max_length, "decoder positions per sample, image included")->check(CLI::PositiveNumber);
   c->add_flag("--train-projector", o.setup.train_projector, "also train the projector in full (modules_to_save)");
   c->add_flag("--full", o.setup.full, "train every parameter (no LoRA; for small models)");

@@ -16,7 +16,9 @@
 #include "stic/eval/world_pref.h"
 #include "stic/method/describe.h"
 #include "stic/method/infuse.h"
+#include "stic/method/pools.h"
 #include "stic/method/prefgen.h"
+#include "stic/eval/bench_eval.h"
 #include "stic/method/report.h"
 #include "stic/method/world_model.h"
 #include "stic/train/dpo.h"
@@ -61,7 +63,8 @@ void append_log(const std::string& path, const std::string& text) {
 // The settings every training stage shares (train-sft and train-vision take them alike).
 TrainConfig stage_train_config(const TrainStage& t, const StageContext& c) {
   TrainConfig tc;
-  tc.max_steps = t.max_steps;
+  tc.max_steps = t.max_steps > 0 ? t.max_steps : -1;  // 0 with epochs > 0: the epochs bound the run
+  if (t.epochs > 0) tc.epochs = t.epochs;
   tc.batch_size = t.batch_size;
   tc.lr = t.lr;
   tc.warmup_ratio = t.warmup_ratio;
@@ -107,8 +110,43 @@ void run_sft_stage(StageContext& c, const TrainStage& t, const std::string& data
                             "\n"));
 }
 
+// stic eval on each of the recipe's real benchmarks (a recipe on an external model): DIR/NAME/
+void run_bench_eval_stage(StageContext& c, const std::string& adapter, bool dar) {
+  int64_t failed = 0;
+  for (const BenchmarkSpec& b : c.r.benchmarks) {
+    BenchEvalOptions o;
+    o.data.benchmark = b.name;
+    o.data.data = b.data;
+    o.data.annotations = b.annotations;
+    o.data.image_dir = b.image_dir;
+    if (!b.split.empty()) o.data.split = b.split;
+    o.data.limit = b.limit;
+    o.data.circular = b.circular;
+    o.model = c.model;
+    o.adapter = adapter;
+    o.out = c.dir + "/" + b.name;
+    o.device = c.r.device;
+    o.dtype = c.r.dtype;
+    o.image_backend = c.r.image_backend;
+    if (!c.r.eval_template.empty()) o.template_name = c.r.eval_template;
+    o.batch_size = c.r.eval_batch_size;
+    o.max_new_tokens = b.max_new_tokens;
+    o.dar = dar;
+    o.dar_max_new_tokens = c.r.eval_dar_max_new_tokens;
+    o.progress = c.o.progress;
+    const BenchEvalResult res = run_bench_eval(o);
+    append_log(c.log, str_cat("eval --benchmark ", b.name, adapter.empty() ? std::string() : " --adapter " + adapter,
+                              dar ? " --dar" : "", " -> ", o.out, ": ", res.questions, " questions, ", res.generated,
+                              " answered (", res.gen_seconds, " s), ", res.resumed, " resumed, ", res.failed, " failed\n",
+                              res.scores.markdown, "\n"));
+    failed += res.failed;
+  }
+  if (failed) fail(c.dir, ": ", failed, " question(s) failed (see above); re-run to retry them");
+}
+
 // stic eval --benchmark world of the current model, with `adapter` ("" = none), with DaR or not
 void run_eval_stage(StageContext& c, const std::string& adapter, bool dar) {
+  if (c.r.external()) return run_bench_eval_stage(c, adapter, dar);
   WorldEvalOptions eo;
   eo.model = c.model;
   eo.adapter = adapter;
@@ -136,8 +174,24 @@ void run_pref_stage(StageContext& c, int round) {
   po.device = c.r.device;
   po.dtype = c.r.dtype;
   po.image_backend = c.r.image_backend;
-  po.image_dir = c.world + "/images";
-  po.image_list = c.world + "/data/unlabeled_images.txt";
+  if (c.r.external()) {  // the recipe's images (a seeded sample of pref.limit of them)
+    po.image_dir = c.r.pref.image_dir;
+    po.image_list = c.r.pref.image_list;
+    if (c.r.pref.limit > 0) {
+      const auto all = list_pool_images(c.r.pref.image_dir, c.r.pref.image_list);
+      std::string list;
+      for (size_t i : pool_sample(all, c.r.pref.limit, c.r.pref.seed)) list += all[i] + "\n";
+      fs::create_directories(c.dir);
+      po.image_list = c.dir + "/images.txt";
+      if (!file_exists(po.image_list)) write_file_atomic(po.image_list, list);
+    }
+    if (!c.r.pref.template_name.empty()) po.template_name = c.r.pref.template_name;
+    po.image_mode = c.r.pref.image_mode;
+    po.ignore_eos = c.r.pref.ignore_eos;
+  } else {
+    po.image_dir = c.world + "/images";
+    po.image_list = c.world + "/data/unlabeled_images.txt";
+  }
   po.out = c.dir + "/pairs.jsonl";
   po.max_new_tokens = c.r.pref.max_new_tokens;
   po.batch_size = c.r.pref.batch_size;
@@ -146,6 +200,12 @@ void run_pref_stage(StageContext& c, int round) {
   po.seed = c.r.pref.seed + static_cast<uint64_t>(round - 1);  // new draws each round
   po.progress = c.o.progress;
   const PrefGenResult res = run_generate_pref(po);
+  if (c.r.external()) {  // no ground truth: the pairs' own summary
+    append_log(c.log, str_cat("generate-pref", round > 1 ? " --adapter " + c.stage1 : std::string(), " -> ", po.out, ": ",
+                              res.written, " pairs written, ", res.resumed, " resumed, ", res.skipped, " skipped (",
+                              res.seconds, " s)\n"));
+    return;
+  }
   WorldPrefOptions wo;
   wo.world = c.world;
   wo.pairs = po.out;
@@ -163,7 +223,10 @@ void run_dpo_stage(StageContext& c, int round) {
   DpoRunOptions o;
   o.model = c.model;
   o.data = c.wd + (round == 1 ? std::string("/pref") : "/pref_round" + std::to_string(round)) + "/pairs.jsonl";
-  o.image_dir = c.world + "/images";
+  o.image_dir = c.r.external() ? c.r.pref.image_dir : c.world + "/images";
+  o.image_mode = d.image_mode;
+  if (!d.template_name.empty()) o.dpo.template_name = d.template_name;
+  o.setup.gradient_checkpointing = d.train.gradient_checkpointing;
   o.output_dir = c.dir;
   o.device = c.r.device;
   o.dtype = c.r.dtype;
@@ -184,9 +247,28 @@ void run_dpo_stage(StageContext& c, int round) {
                             res.train.last_loss, "; ", res.data_summary, "\n"));
 }
 
+// the eval stages run: always on the world; on an external model when the recipe names benchmarks
+bool evaluates(const Recipe& r) { return !r.external() || !r.benchmarks.empty(); }
+
+// STIC stage 2's instruction records: the world's stage-2 pool, or the recipe's file's records
+// with an image (a seeded sample of describe.limit of them; all with 0), written once to
+// WORKDIR/describe/records.json
+std::string stage2_records(const StageContext& c) {
+  if (!c.r.external()) return c.world + "/data/stage2_sft.json";
+  const std::string out = c.wd + "/describe/records.json";
+  if (!file_exists(out)) {
+    fs::create_directories(c.wd + "/describe");
+    sample_records(c.r.describe.data, c.r.describe.limit, c.r.describe.seed, out);
+  }
+  return out;
+}
+std::string stage2_image_dir(const StageContext& c) {
+  return c.r.external() ? c.r.describe.image_dir : c.world + "/images";
+}
+
 const std::vector<StageKind>& stage_kinds() {
   static const std::vector<StageKind> kinds = {
-      {"world", false, 0, [](const Recipe&) { return true; },
+      {"world", false, 0, [](const Recipe& r) { return !r.external(); },
        [](StageContext& c) {
          world::WorldOptions wo;
          wo.out = c.world;
@@ -199,7 +281,7 @@ const std::vector<StageKind>& stage_kinds() {
                                    s.world.images_rendered, " rendered), model ", s.world.model_dir,
                                    s.wrote_weights ? " (initialised)" : "", "\n"));
        }},
-      {"vision", true, 0, [](const Recipe& r) { return r.vision.max_steps > 0; },
+      {"vision", true, 0, [](const Recipe& r) { return !r.external() && r.vision.max_steps > 0; },
        [](StageContext& c) {
          VisionRunOptions vo;
          vo.model = c.model;
@@ -213,31 +295,31 @@ const std::vector<StageKind>& stage_kinds() {
          append_log(c.log, str_cat("train-vision -> ", res.weights, ": ", res.train.steps, "/", res.train.total_steps,
                                    " steps, last loss ", res.train.last_loss, "\n"));
        }},
-      {"pretrain", true, 0, [](const Recipe& r) { return r.pretrain.max_steps > 0; },
+      {"pretrain", true, 0, [](const Recipe& r) { return !r.external() && r.pretrain.max_steps > 0; },
        [](StageContext& c) { run_sft_stage(c, c.r.pretrain, "base_pretrain.json", "eval_pretrain.json"); }},
-      {"base", true, 0, [](const Recipe&) { return true; },
+      {"base", true, 0, [](const Recipe& r) { return !r.external(); },
        [](StageContext& c) { run_sft_stage(c, c.r.base, "base_train.json", "eval_sft.json"); }},
-      {"instruct", true, 0, [](const Recipe& r) { return r.instruct.max_steps > 0; },
+      {"instruct", true, 0, [](const Recipe& r) { return !r.external() && r.instruct.max_steps > 0; },
        [](StageContext& c) { run_sft_stage(c, c.r.instruct, "stage2_sft.json", "eval_sft.json"); }},
-      {"eval", false, 0, [](const Recipe&) { return true; }, [](StageContext& c) { run_eval_stage(c, "", false); }},
+      {"eval", false, 0, [](const Recipe& r) { return evaluates(r); }, [](StageContext& c) { run_eval_stage(c, "", false); }},
       // STIC stage 1: the base model builds preference pairs from the unlabeled pool (their
       // quality scored against the ground truth), then learns from them (DPO, LoRA)
       {"pref", false, 0, [](const Recipe& r) { return r.stic(); }, [](StageContext& c) { run_pref_stage(c, 1); }},
       {"dpo", false, 1, [](const Recipe& r) { return r.stic(); }, [](StageContext& c) { run_dpo_stage(c, 1); }},
-      {"eval_stage1", false, 0, [](const Recipe& r) { return r.stic(); },
+      {"eval_stage1", false, 0, [](const Recipe& r) { return evaluates(r) && r.stic(); },
        [](StageContext& c) { run_eval_stage(c, c.stage1, false); }},
       // iterative self-training (dpo.rounds): the newest adapter builds new pairs and DPO continues it
       {"pref_round2", false, 0, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 2; },
        [](StageContext& c) { run_pref_stage(c, 2); }},
       {"dpo_round2", false, 1, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 2; },
        [](StageContext& c) { run_dpo_stage(c, 2); }},
-      {"eval_round2", false, 0, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 2; },
+      {"eval_round2", false, 0, [](const Recipe& r) { return evaluates(r) && r.stic() && r.dpo.rounds >= 2; },
        [](StageContext& c) { run_eval_stage(c, c.stage1, false); }},
       {"pref_round3", false, 0, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 3; },
        [](StageContext& c) { run_pref_stage(c, 3); }},
       {"dpo_round3", false, 1, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 3; },
        [](StageContext& c) { run_dpo_stage(c, 3); }},
-      {"eval_round3", false, 0, [](const Recipe& r) { return r.stic() && r.dpo.rounds >= 3; },
+      {"eval_round3", false, 0, [](const Recipe& r) { return evaluates(r) && r.stic() && r.dpo.rounds >= 3; },
        [](StageContext& c) { run_eval_stage(c, c.stage1, false); }},
       // STIC stage 2: the stage-1 model describes the stage-2 pool; the descriptions are infused
       // into its instruction records, on which train-sft continues the stage-1 adapter. The
@@ -250,8 +332,13 @@ const std::vector<StageKind>& stage_kinds() {
          d.device = c.r.device;
          d.dtype = c.r.dtype;
          d.image_backend = c.r.image_backend;
-         d.data = c.world + "/data/stage2_sft.json";
-         d.image_dir = c.world + "/images";
+         d.data = stage2_records(c);
+         d.image_dir = stage2_image_dir(c);
+         if (c.r.external()) {
+           if (!c.r.describe.template_name.empty()) d.template_name = c.r.describe.template_name;
+           d.image_mode = c.r.describe.image_mode;
+           d.ignore_eos = c.r.describe.ignore_eos;
+         }
          d.out = c.dir + "/descriptions.jsonl";
          d.max_new_tokens = c.r.describe.max_new_tokens;
          d.batch_size = c.r.describe.batch_size;
@@ -266,7 +353,7 @@ const std::vector<StageKind>& stage_kinds() {
       {"infuse", false, 0, [](const Recipe& r) { return r.stage2(); },
        [](StageContext& c) {
          InfuseOptions io;
-         io.data = c.world + "/data/stage2_sft.json";
+         io.data = stage2_records(c);
          io.descriptions = c.wd + "/describe/descriptions.jsonl";
          io.out = c.dir + "/stage2_infused.json";
          const InfuseResult res = run_infuse(io);
@@ -285,8 +372,11 @@ const std::vector<StageKind>& stage_kinds() {
          so.train = stage_train_config(t.train, c);
          so.setup.adapter = c.stage1;  // one adapter, continued, as the method does
          so.setup.lora.dropout = t.lora_dropout;
+         so.setup.gradient_checkpointing = t.train.gradient_checkpointing;
+         if (!t.template_name.empty()) so.template_name = t.template_name;
+         so.image_mode = t.image_mode;
          so.data = c.wd + "/infuse/stage2_infused.json";
-         so.image_dir = c.world + "/images";
+         so.image_dir = stage2_image_dir(c);
          so.max_length = t.train.max_length;
          so.image_marker = t.train.image_marker;
          const SftRunResult res = run_sft(so);
@@ -294,19 +384,20 @@ const std::vector<StageKind>& stage_kinds() {
                                    res.train.steps, "/", res.train.total_steps, " steps, last loss ",
                                    res.train.last_loss, "; ", res.data_summary, "\n"));
        }},
-      {"eval_stage2", false, 0, [](const Recipe& r) { return r.stage2(); },
+      {"eval_stage2", false, 0, [](const Recipe& r) { return evaluates(r) && r.stage2(); },
        [](StageContext& c) { run_eval_stage(c, c.stage2, false); }},
       // describe-and-respond: each model again, describing each image before answering
-      {"eval_dar", false, 0, [](const Recipe& r) { return r.eval_dar; },
+      {"eval_dar", false, 0, [](const Recipe& r) { return evaluates(r) && r.eval_dar; },
        [](StageContext& c) { run_eval_stage(c, "", true); }},
-      {"eval_stage1_dar", false, 0, [](const Recipe& r) { return r.eval_dar && r.stic(); },
+      {"eval_stage1_dar", false, 0, [](const Recipe& r) { return evaluates(r) && r.eval_dar && r.stic(); },
        [](StageContext& c) { run_eval_stage(c, c.stage1, true); }},
-      {"eval_stage2_dar", false, 0, [](const Recipe& r) { return r.eval_dar && r.stage2(); },
+      {"eval_stage2_dar", false, 0, [](const Recipe& r) { return evaluates(r) && r.eval_dar && r.stage2(); },
        [](StageContext& c) { run_eval_stage(c, c.stage2, true); }},
       {"report", false, 0, [](const Recipe&) { return true; },
        [](StageContext& c) {
          fs::create_directories(c.dir);
-         write_report(c.r, c.wd);
+         if (c.r.external()) write_bench_report(c.r, c.wd);
+         else write_report(c.r, c.wd);
        }},
   };
   return kinds;
@@ -324,7 +415,7 @@ const std::vector<std::string>& stage_order() {
 }
 
 std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
-  world::find_preset(r.world_preset);  // an unknown preset fails here, before any work
+  if (!r.external()) world::find_preset(r.world_preset);  // an unknown preset fails here, before any work
   if (!o.until.empty() &&
       std::find(stage_order().begin(), stage_order().end(), o.until) == stage_order().end())
   {
@@ -360,7 +451,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
   if (r.threads > 0) torch::set_num_threads(r.threads);  // every stage's torch threads
 
   json timings = file_exists(wd + "/timings.json") ? json::parse(read_text_file(wd + "/timings.json")) : json::object();
-  StageContext c{r, o, wd, wd + "/world", wd + "/world/model", "", "", "", ""};
+  StageContext c{r, o, wd, wd + "/world", r.external() ? r.model_path : wd + "/world/model", "", "", "", ""};
   std::string report;
   for (const StageKind& kind : stage_kinds()) {
     const std::string stage = kind.name;
@@ -385,7 +476,7 @@ std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       timings[stage] = secs;
       write_file_atomic(wd + "/timings.json", timings.dump(2) + "\n");
-      if (stage == "report") write_report(r, wd);  // again, now with its own time
+      if (stage == "report") r.external() ? void(write_bench_report(r, wd)) : void(write_report(r, wd));  // again, with its own time
       write_file_atomic(marker, json({{"stage", stage}, {"seconds", secs}}).dump() + "\n");
       std::fprintf(stderr, "[pipeline] %s: done in %.1fs\n", stage.c_str(), secs);
     }

@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 
@@ -84,12 +85,33 @@ std::map<std::string, Setter> train_setters(const std::string& path, TrainStage&
          if (t.image_marker != "front" && t.image_marker != "keep")
            fail(where(path, n), "image_marker must be front or keep (got '", t.image_marker, "')");
        }},
+      {"epochs", [&](const YAML::Node& n) { t.epochs = scalar<double>(path, "epochs", n); }},
+      {"gradient_checkpointing",
+       [&](const YAML::Node& n) { t.gradient_checkpointing = scalar<bool>(path, "gradient_checkpointing", n); }},
   };
+}
+
+// template / image_mode keys of a generation or training section
+void add_model_io_setters(std::map<std::string, Setter>& s, const std::string& path, std::string& tmpl,
+                          std::string& mode) {
+  s["template"] = [&, path](const YAML::Node& v) { tmpl = scalar<std::string>(path, "template", v); };
+  s["image_mode"] = [&, path](const YAML::Node& v) {
+    mode = scalar<std::string>(path, "image_mode", v);
+    if (mode != "pad" && mode != "anyres" && mode != "crop")
+      fail(where(path, v), "image_mode must be pad, anyres or crop (got '", mode, "')");
+  };
+}
+
+// the keys of one model-io pair, only when set (older work folders' recipe.json still match)
+void model_io_json(nlohmann::json& j, const std::string& tmpl, const std::string& mode) {
+  if (!tmpl.empty()) j["template"] = tmpl;
+  if (!mode.empty()) j["image_mode"] = mode;
 }
 
 void check_train(const std::string& path, const std::string& section, const TrainStage& t, bool required) {
   const std::string p = path + ": " + section + ".";
-  if (required && t.max_steps < 1) fail(p, "max_steps must be >= 1");
+  if (required && t.max_steps < 1 && !(t.epochs > 0)) fail(p, "max_steps (or epochs) must be >= 1");
+  if (!(t.epochs >= 0)) fail(p, "epochs must be >= 0");
   if (t.max_steps < 0) fail(p, "max_steps must be >= 0 (0 skips the stage)");
   if (t.batch_size < 1) fail(p, "batch_size must be >= 1");
   if (t.grad_accum < 1) fail(p, "grad_accum must be >= 1");
@@ -110,6 +132,8 @@ nlohmann::json train_json(const TrainStage& t) {
           {"seed", t.seed}, {"freeze_vision", t.freeze_vision},
           {"freeze_projector", t.freeze_projector}, {"group_by_length", t.group_by_length}};
   if (t.image_marker != "front") j["image_marker"] = t.image_marker;  // absent = front: older work folders still match
+  if (t.epochs > 0) j["epochs"] = t.epochs;                            // (absent at their defaults, as above)
+  if (t.gradient_checkpointing) j["gradient_checkpointing"] = true;
   return j;
 }
 
@@ -120,26 +144,45 @@ nlohmann::json Recipe::to_json() const {
           {"threads", threads},
           {"device", device},
           {"dtype", dtype},
-          {"world", {{"preset", world_preset}, {"seed", world_seed}}},
-          {"vision", train_json(vision)},
-          {"pretrain", train_json(pretrain)},
-          {"base", train_json(base)},
-          {"instruct", train_json(instruct)},
           {"eval", {{"batch_size", eval_batch_size}, {"max_new_tokens", eval_max_new_tokens}}},
           {"report", {{"examples", report_examples}}}};
+  if (external()) {  // a checkpoint of its own: no world, no base-model stages
+    j["model"] = {{"path", model_path}};
+    nlohmann::json b = nlohmann::json::object();
+    for (const auto& s : benchmarks)
+      b[s.name] = {{"data", s.data}, {"annotations", s.annotations}, {"image_dir", s.image_dir}, {"split", s.split},
+                   {"limit", s.limit}, {"max_new_tokens", s.max_new_tokens}, {"circular", s.circular}};
+    j["benchmarks"] = b;
+  } else {
+    j["world"] = {{"preset", world_preset}, {"seed", world_seed}};
+    j["vision"] = train_json(vision);
+    j["pretrain"] = train_json(pretrain);
+    j["base"] = train_json(base);
+    j["instruct"] = train_json(instruct);
+  }
+  if (!eval_template.empty()) j["eval"]["template"] = eval_template;
   if (stic()) {  // absent without STIC: work folders of recipes without it still match
     j["pref"] = {{"max_new_tokens", pref.max_new_tokens}, {"batch_size", pref.batch_size},
                  {"temperature", pref.temperature}, {"p_bad_prompt", pref.p_bad_prompt}, {"seed", pref.seed}};
+    if (external()) j["pref"].update({{"image_dir", pref.image_dir}, {"image_list", pref.image_list}, {"limit", pref.limit}});
+    model_io_json(j["pref"], pref.template_name, pref.image_mode);
+    if (pref.ignore_eos) j["pref"]["ignore_eos"] = true;
     j["dpo"] = train_json(dpo.train);
     j["dpo"].update({{"lora_r", dpo.lora_r}, {"lora_alpha", dpo.lora_alpha}, {"beta", dpo.beta}, {"alpha", dpo.alpha},
                      {"alpha_norm", dpo.alpha_norm}, {"loss_type", dpo.loss_type}});
     if (dpo.rounds > 1) j["dpo"]["rounds"] = dpo.rounds;  // absent at 1: older work folders still match
+    model_io_json(j["dpo"], dpo.template_name, dpo.image_mode);
   }
   if (stage2()) {  // (absent without stage 2, as above)
     j["describe"] = {{"max_new_tokens", describe.max_new_tokens}, {"batch_size", describe.batch_size},
                      {"temperature", describe.temperature}, {"seed", describe.seed}};
+    if (external())
+      j["describe"].update({{"data", describe.data}, {"image_dir", describe.image_dir}, {"limit", describe.limit}});
+    model_io_json(j["describe"], describe.template_name, describe.image_mode);
+    if (describe.ignore_eos) j["describe"]["ignore_eos"] = true;
     j["sft2"] = train_json(sft2.train);
     j["sft2"]["lora_dropout"] = sft2.lora_dropout;
+    model_io_json(j["sft2"], sft2.template_name, sft2.image_mode);
   }
   if (eval_dar) j["eval"].update({{"dar", true}, {"dar_max_new_tokens", eval_dar_max_new_tokens}});
   if (!image_backend.empty()) j["image_backend"] = image_backend;  // absent = each model's: older work folders match
@@ -160,14 +203,22 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
     const size_t eq = o.find('=');
     if (eq == std::string::npos || eq == 0) fail("--set '", o, "': expected section.key=value (e.g. dpo.alpha=0)");
     const std::string key = o.substr(0, eq), value = o.substr(eq + 1);
-    const size_t dot = key.find('.');
-    if (dot == std::string::npos) {
-      root[key] = value;
-    } else {
-      const std::string sec = key.substr(0, dot), k = key.substr(dot + 1);
-      if (root[sec] && !root[sec].IsMap()) fail("--set '", o, "': '", sec, "' is not a section");
-      root[sec][k] = value;
+    std::vector<std::string> parts;
+    for (size_t a = 0, b;; a = b + 1) {
+      b = key.find('.', a);
+      parts.push_back(key.substr(a, b == std::string::npos ? std::string::npos : b - a));
+      if (b == std::string::npos) break;
     }
+    for (const auto& p : parts)
+      if (p.empty()) fail("--set '", o, "': empty key between dots");
+    if (parts.size() > 3) fail("--set '", o, "': at most three levels (e.g. benchmarks.pope.data=FILE)");
+    if (parts.size() >= 2 && root[parts[0]] && !root[parts[0]].IsMap())
+      fail("--set '", o, "': '", parts[0], "' is not a section");
+    if (parts.size() == 3 && root[parts[0]][parts[1]] && !root[parts[0]][parts[1]].IsMap())
+      fail("--set '", o, "': '", parts[0], ".", parts[1], "' is not a section");
+    if (parts.size() == 1) root[parts[0]] = value;
+    else if (parts.size() == 2) root[parts[0]][parts[1]] = value;
+    else root[parts[0]][parts[1]][parts[2]] = value;
   }
   Recipe r;
   r.path = path;
@@ -187,6 +238,38 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
               parse_image_backend(r.image_backend);
             } catch (const Error& e) {
               fail(path, ": image_backend: ", e.what());
+            }
+          }},
+         {"model",
+          [&](const YAML::Node& n) {
+            apply(path, "model", n,
+                  {{"path", [&](const YAML::Node& v) { r.model_path = scalar<std::string>(path, "path", v); }}});
+            if (r.model_path.empty()) fail(where(path, n), "model.path is empty (give it in the file or with --set model.path=DIR)");
+          }},
+         {"benchmarks",
+          [&](const YAML::Node& n) {
+            if (!n.IsMap()) fail(where(path, n), "'benchmarks' must map a benchmark name to its files");
+            for (const auto& kv : n) {
+              BenchmarkSpec b;
+              b.name = kv.first.as<std::string>();
+              static const std::vector<std::string> known = {"pope", "scienceqa", "textvqa", "mmbench", "llava-bench", "mm-vet"};
+              if (std::find(known.begin(), known.end(), b.name) == known.end())
+                fail(where(path, kv.first), "unknown benchmark '", b.name, "' (pope, scienceqa, textvqa, mmbench, llava-bench, mm-vet)");
+              for (const auto& o : r.benchmarks)
+                if (o.name == b.name) fail(where(path, kv.first), "benchmark '", b.name, "' is given twice");
+              const std::string sec = "benchmarks." + b.name;
+              if (kv.second.IsScalar() && kv.second.Scalar() == "off") continue;  // --set benchmarks.NAME=off
+              apply(path, sec, kv.second,
+                    {{"data", [&](const YAML::Node& v) { b.data = scalar<std::string>(path, "data", v); }},
+                     {"annotations", [&](const YAML::Node& v) { b.annotations = scalar<std::string>(path, "annotations", v); }},
+                     {"image_dir", [&](const YAML::Node& v) { b.image_dir = scalar<std::string>(path, "image_dir", v); }},
+                     {"split", [&](const YAML::Node& v) { b.split = scalar<std::string>(path, "split", v); }},
+                     {"limit", [&](const YAML::Node& v) { b.limit = scalar<int64_t>(path, "limit", v); }},
+                     {"max_new_tokens", [&](const YAML::Node& v) { b.max_new_tokens = scalar<int>(path, "max_new_tokens", v); }},
+                     {"circular", [&](const YAML::Node& v) { b.circular = scalar<bool>(path, "circular", v); }}});
+              if (b.data.empty()) fail(where(path, kv.second), sec, ".data: the question file is required");
+              if (b.limit < 0 || b.max_new_tokens < 0) fail(where(path, kv.second), sec, ": limit and max_new_tokens must be >= 0");
+              r.benchmarks.push_back(b);
             }
           }},
          {"world",
@@ -211,6 +294,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
                    {"max_new_tokens",
                     [&](const YAML::Node& v) { r.eval_max_new_tokens = scalar<int>(path, "max_new_tokens", v); }},
                    {"dar", [&](const YAML::Node& v) { r.eval_dar = scalar<bool>(path, "dar", v); }},
+                   {"template", [&](const YAML::Node& v) { r.eval_template = scalar<std::string>(path, "template", v); }},
                    {"dar_max_new_tokens",
                     [&](const YAML::Node& v) { r.eval_dar_max_new_tokens = scalar<int>(path, "dar_max_new_tokens", v); }}});
           }},
@@ -221,12 +305,18 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
          {"pref",
           [&](const YAML::Node& n) {
             auto& p = r.pref;
-            apply(path, "pref", n,
-                  {{"max_new_tokens", [&](const YAML::Node& v) { p.max_new_tokens = scalar<int>(path, "max_new_tokens", v); }},
-                   {"batch_size", [&](const YAML::Node& v) { p.batch_size = scalar<int>(path, "batch_size", v); }},
-                   {"temperature", [&](const YAML::Node& v) { p.temperature = scalar<double>(path, "temperature", v); }},
-                   {"p_bad_prompt", [&](const YAML::Node& v) { p.p_bad_prompt = scalar<double>(path, "p_bad_prompt", v); }},
-                   {"seed", [&](const YAML::Node& v) { p.seed = scalar<uint64_t>(path, "seed", v); }}});
+            std::map<std::string, Setter> setters = {
+                {"max_new_tokens", [&](const YAML::Node& v) { p.max_new_tokens = scalar<int>(path, "max_new_tokens", v); }},
+                {"batch_size", [&](const YAML::Node& v) { p.batch_size = scalar<int>(path, "batch_size", v); }},
+                {"temperature", [&](const YAML::Node& v) { p.temperature = scalar<double>(path, "temperature", v); }},
+                {"p_bad_prompt", [&](const YAML::Node& v) { p.p_bad_prompt = scalar<double>(path, "p_bad_prompt", v); }},
+                {"seed", [&](const YAML::Node& v) { p.seed = scalar<uint64_t>(path, "seed", v); }},
+                {"image_dir", [&](const YAML::Node& v) { p.image_dir = scalar<std::string>(path, "image_dir", v); }},
+                {"image_list", [&](const YAML::Node& v) { p.image_list = scalar<std::string>(path, "image_list", v); }},
+                {"limit", [&](const YAML::Node& v) { p.limit = scalar<int64_t>(path, "limit", v); }},
+                {"ignore_eos", [&](const YAML::Node& v) { p.ignore_eos = scalar<bool>(path, "ignore_eos", v); }}};
+            add_model_io_setters(setters, path, p.template_name, p.image_mode);
+            apply(path, "pref", n, setters);
           }},
          {"dpo", [&](const YAML::Node& n) {
             auto& d = r.dpo;
@@ -239,22 +329,30 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
             setters["alpha_norm"] = [&](const YAML::Node& v) { d.alpha_norm = scalar<std::string>(path, "alpha_norm", v); };
             setters["loss_type"] = [&](const YAML::Node& v) { d.loss_type = scalar<std::string>(path, "loss_type", v); };
             setters["rounds"] = [&](const YAML::Node& v) { d.rounds = scalar<int>(path, "rounds", v); };
+            add_model_io_setters(setters, path, d.template_name, d.image_mode);
             apply(path, "dpo", n, setters);
           }},
          {"describe",
           [&](const YAML::Node& n) {
             auto& d = r.describe;
-            apply(path, "describe", n,
-                  {{"max_new_tokens", [&](const YAML::Node& v) { d.max_new_tokens = scalar<int>(path, "max_new_tokens", v); }},
-                   {"batch_size", [&](const YAML::Node& v) { d.batch_size = scalar<int>(path, "batch_size", v); }},
-                   {"temperature", [&](const YAML::Node& v) { d.temperature = scalar<double>(path, "temperature", v); }},
-                   {"seed", [&](const YAML::Node& v) { d.seed = scalar<uint64_t>(path, "seed", v); }}});
+            std::map<std::string, Setter> setters = {
+                {"max_new_tokens", [&](const YAML::Node& v) { d.max_new_tokens = scalar<int>(path, "max_new_tokens", v); }},
+                {"batch_size", [&](const YAML::Node& v) { d.batch_size = scalar<int>(path, "batch_size", v); }},
+                {"temperature", [&](const YAML::Node& v) { d.temperature = scalar<double>(path, "temperature", v); }},
+                {"seed", [&](const YAML::Node& v) { d.seed = scalar<uint64_t>(path, "seed", v); }},
+                {"data", [&](const YAML::Node& v) { d.data = scalar<std::string>(path, "data", v); }},
+                {"image_dir", [&](const YAML::Node& v) { d.image_dir = scalar<std::string>(path, "image_dir", v); }},
+                {"limit", [&](const YAML::Node& v) { d.limit = scalar<int64_t>(path, "limit", v); }},
+                {"ignore_eos", [&](const YAML::Node& v) { d.ignore_eos = scalar<bool>(path, "ignore_eos", v); }}};
+            add_model_io_setters(setters, path, d.template_name, d.image_mode);
+            apply(path, "describe", n, setters);
           }},
          {"sft2", [&](const YAML::Node& n) {
             auto& t = r.sft2;
             auto setters = train_setters(path, t.train);
             for (const char* k : {"freeze_vision", "freeze_projector"}) setters.erase(k);  // LoRA: the tower and projector stay
             setters["lora_dropout"] = [&](const YAML::Node& v) { t.lora_dropout = scalar<double>(path, "lora_dropout", v); };
+            add_model_io_setters(setters, path, t.template_name, t.image_mode);
             apply(path, "sft2", n, setters);
           }}});
   if (r.name.empty()) fail(path, ": 'name' is required");
@@ -266,15 +364,30 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   if (r.threads < 0) fail(path, ": threads must be >= 0 (0 = all cores)");
   if (r.eval_batch_size < 1 || r.eval_max_new_tokens < 1) fail(path, ": eval.batch_size and eval.max_new_tokens must be >= 1");
   if (r.report_examples < 0) fail(path, ": report.examples must be >= 0");
+  if (r.external()) {  // STIC on a checkpoint: no world, no base model to train
+    for (const char* sec : {"world", "vision", "pretrain", "base", "instruct"})
+      if (root[sec])
+        fail(where(path, root[sec]), "'", sec, "' belongs to world recipes; a recipe with model.path trains no base model");
+    if (r.stic() && r.pref.image_dir.empty() && r.pref.image_list.empty())
+      fail(path, ": pref.image_dir (or pref.image_list): the unlabeled images of stage 1 (e.g. --set pref.image_dir=DIR)");
+    if (r.stage2() && (r.describe.data.empty() || r.describe.image_dir.empty()))
+      fail(path, ": describe.data and describe.image_dir: the stage-2 instruction set and its images (e.g. --set "
+                 "describe.data=FILE --set describe.image_dir=DIR)");
+    if (r.pref.limit < 0 || r.describe.limit < 0) fail(path, ": pref.limit and describe.limit must be >= 0 (0 = all)");
+  } else {
+    if (!r.benchmarks.empty()) fail(path, ": 'benchmarks' needs model.path (world recipes evaluate on the world)");
+    for (const std::string* v : {&r.pref.image_dir, &r.pref.image_list, &r.describe.data, &r.describe.image_dir})
+      if (!v->empty()) fail(path, ": pref.image_dir / image_list and describe.data / image_dir need model.path (world recipes use the world's pools)");
+    check_train(path, "base", r.base, true);
+  }
   check_train(path, "vision", r.vision, false);
   check_train(path, "pretrain", r.pretrain, false);
-  check_train(path, "base", r.base, true);
   check_train(path, "instruct", r.instruct, false);
   check_train(path, "dpo", r.dpo.train, false);
   check_train(path, "sft2", r.sft2.train, false);
   if (r.eval_dar_max_new_tokens < 1) fail(path, ": eval.dar_max_new_tokens must be >= 1");
-  if (r.sft2.train.max_steps > 0 && !r.stic()) fail(path, ": sft2 (STIC stage 2) continues stage 1: set dpo.max_steps too");
-  if (r.stage2() && r.instruct.max_steps > 0)
+  if (r.sft2.train.runs() && !r.stic()) fail(path, ": sft2 (STIC stage 2) continues stage 1: set dpo.max_steps (or dpo.epochs) too");
+  if (r.stage2() && r.instruct.runs())
     fail(path, ": instruct trains the base model on the stage-2 pool's labels, which STIC stage 2 must find unseen: "
                "set instruct.max_steps to 0 or sft2.max_steps to 0");
   if (r.stage2()) {

@@ -51,6 +51,9 @@ struct TrainStage {
   // they are cut into grad_accum micro-batches; the steps see the same examples as with "false")
   std::string group_by_length = "false";
   std::string image_marker = "front";  // train-sft --image-marker: front (LLaVA) or keep (in place)
+  double epochs = 0;                   // > 0 with max_steps 0: run this many epochs (the paper's "1 epoch")
+  bool gradient_checkpointing = false; // --gradient-checkpointing (7B stages on long sequences)
+  bool runs() const { return max_steps > 0 || epochs > 0; }
 };
 
 // STIC stage 1 in the pipeline: the preference data (stic generate-pref on the world's unlabeled
@@ -59,12 +62,18 @@ struct PrefStage {
   int max_new_tokens = 160, batch_size = 64;
   double temperature = 0.2, p_bad_prompt = 0.5;
   uint64_t seed = 0;
+  // a recipe on an external model (model.path): the unlabeled images, and how many of them
+  std::string image_dir, image_list;
+  int64_t limit = 0;  // > 0: this many images, a seeded sample (pool_sample), listed in pref/images.txt
+  std::string template_name, image_mode;  // "" = the model's
+  bool ignore_eos = false;  // every answer max_new_tokens long (benchmarks)
 };
 struct DpoStage {
   TrainStage train;  // max_steps 0: no STIC stages
   int64_t lora_r = 16;
   double lora_alpha = 32, beta = 0.1, alpha = 1.0 / 1024;
   std::string alpha_norm = "sum", loss_type = "sigmoid";
+  std::string template_name, image_mode;  // "" = the model's (the released training: vicuna_v1, pad)
   // iterative self-training (beyond the paper): rounds 2..3 build new pairs with the newest
   // adapter and continue it with DPO (the reference stays the base model: adapter disabled)
   int rounds = 1;
@@ -77,10 +86,25 @@ struct DescribeStage {
   int max_new_tokens = 160, batch_size = 64;
   double temperature = 0.2;
   uint64_t seed = 0;
+  // a recipe on an external model: the instruction set (LLaVA JSON / JSONL) and its images
+  std::string data, image_dir;
+  int64_t limit = 0;  // > 0: this many records, a seeded sample, written to describe/records.json
+  std::string template_name, image_mode;
+  bool ignore_eos = false;
 };
 struct Sft2Stage {
   TrainStage train;  // max_steps 0: no stage 2
   double lora_dropout = 0.05;
+  std::string template_name, image_mode;  // "" = the model's
+};
+
+// A real benchmark evaluated by the eval stages of a recipe on an external model (stic eval
+// --benchmark NAME --data ... --annotations ... --image-dir ...).
+struct BenchmarkSpec {
+  std::string name, data, annotations, image_dir, split;
+  int64_t limit = 0;
+  int max_new_tokens = 0;  // 0 = the benchmark's
+  bool circular = true;
 };
 
 struct Recipe {
@@ -89,6 +113,12 @@ struct Recipe {
   std::string device = "cpu", dtype = "auto";
   std::string image_backend;  // pil | torchvision for every stage; "" = each model's (stic --image-backend)
   std::string world_preset = "world-tiny";
+  // model: {path}: STIC on this checkpoint (LLaVA-1.5 / 1.6, either layout) instead
+  // of a world's base model: the world and base-model stages do not run, pref / describe name
+  // their data, the eval stages run `benchmarks` (docs/paper-run.md)
+  std::string model_path;
+  std::vector<BenchmarkSpec> benchmarks;
+  bool external() const { return !model_path.empty(); }
   uint64_t world_seed = 0;
   // vision: `stic train-vision` (the tower alone on the world's scene graphs) before pretrain;
   // max_steps 0 (the default) skips it. Keys: max_steps, batch_size, lr, warmup_ratio,
@@ -101,8 +131,9 @@ struct Recipe {
   DpoStage dpo;
   DescribeStage describe;
   Sft2Stage sft2;
-  bool stic() const { return dpo.train.max_steps > 0; }
-  bool stage2() const { return stic() && sft2.train.max_steps > 0; }
+  std::string eval_template;  // "" = the model's
+  bool stic() const { return dpo.train.runs(); }
+  bool stage2() const { return stic() && sft2.train.runs(); }
   int report_examples = 6;
 
   nlohmann::json to_json() const;  // the resolved recipe (written to WORKDIR/recipe.json)

@@ -394,3 +394,142 @@ std::string write_report(const Recipe& r, const std::string& workdir) {
 }
 
 }  // namespace stic
+
+namespace stic {
+namespace {
+
+// one cell of the benchmark table: the metric (summary.json holds percentages) or "-"
+std::string metric_cell(const json& S, const char* key) {
+  if (!S.contains("metrics") || !S["metrics"].contains(key) || !S["metrics"][key].is_number()) return "-";
+  return fmt("%.1f", S["metrics"][key].get<double>());
+}
+
+// the columns a benchmark contributes: (header, metrics key)
+std::vector<std::pair<std::string, const char*>> bench_columns(const std::string& name) {
+  if (name == "pope") return {{"POPE acc", "accuracy"}, {"POPE F1", "f1"}, {"POPE yes %", "yes_ratio"}};
+  if (name == "scienceqa") return {{"SQA-IMG", "img_accuracy"}, {"SQA all", "accuracy"}};
+  if (name == "textvqa") return {{"TextVQA", "accuracy"}};
+  if (name == "mmbench") return {{"MMBench", "accuracy"}};
+  return {};  // llava-bench, mm-vet: judged outside (answers.jsonl)
+}
+
+std::string md_table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+  std::ostringstream md;
+  md << "|";
+  for (auto& h : head) md << " " << h << " |";
+  md << "\n|";
+  for (size_t i = 0; i < head.size(); ++i) md << "---|";
+  md << "\n";
+  for (auto& r : rows) {
+    md << "|";
+    for (auto& c : r) md << " " << c << " |";
+    md << "\n";
+  }
+  return md.str();
+}
+
+std::string html_table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+  std::ostringstream h;
+  h << "<table><tr>";
+  for (auto& c : head) h << "<th>" << html_escape(c) << "</th>";
+  h << "</tr>\n";
+  for (auto& r : rows) {
+    h << "<tr>";
+    for (auto& c : r) h << "<td>" << html_escape(c) << "</td>";
+    h << "</tr>\n";
+  }
+  h << "</table>\n";
+  return h.str();
+}
+
+json read_json_or_null(const std::string& path) {
+  if (!file_exists(path)) return json();
+  try {
+    return json::parse(read_text_file(path));
+  } catch (const std::exception&) {
+    return json();
+  }
+}
+
+}  // namespace
+
+std::string write_bench_report(const Recipe& r, const std::string& workdir) {
+  const std::string wd = workdir;
+  fs::create_directories(wd + "/report");
+  const json timings = read_json_or_null(wd + "/timings.json");
+  std::ostringstream md, h;
+  md << "# stic report: " << r.name << "\n\nSTIC on `" << r.model_path << "` (" << r.device << ", " << r.dtype << ").\n\n";
+  h << "<!doctype html><html><head><meta charset=\"utf-8\"><title>stic report: " << html_escape(r.name)
+    << "</title><style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse;"
+       "margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px}pre{background:#f6f6f6;padding:0.5em}</style></head>"
+       "<body>\n<h1>stic report: "
+    << html_escape(r.name) << "</h1>\n<p>STIC on <code>" << html_escape(r.model_path) << "</code> (" << r.device << ", "
+    << r.dtype << ").</p>\n";
+
+  // the benchmark table
+  if (!r.benchmarks.empty()) {
+    std::vector<std::string> head = {"model"};
+    for (const auto& b : r.benchmarks)
+      for (const auto& [col, key] : bench_columns(b.name)) head.push_back(col);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [name, dir] : std::vector<std::pair<std::string, std::string>>{
+             {"base", "eval"}, {"base + DaR", "eval_dar"}, {"+ stage 1 (DPO)", "eval_stage1"},
+             {"+ stage 1, round 2", "eval_round2"}, {"+ stage 1, round 3", "eval_round3"},
+             {"+ stage 1 + DaR", "eval_stage1_dar"}, {"+ stage 2 (infused SFT)", "eval_stage2"},
+             {"+ stage 2 + DaR", "eval_stage2_dar"}}) {
+      if (!dir_exists(wd + "/" + dir)) continue;
+      std::vector<std::string> row = {name};
+      for (const auto& b : r.benchmarks) {
+        const json S = read_json_or_null(wd + "/" + dir + "/" + b.name + "/summary.json");
+        for (const auto& [col, key] : bench_columns(b.name)) row.push_back(S.is_null() ? "-" : metric_cell(S, key));
+      }
+      rows.push_back(row);
+    }
+    const char* intro = "In %, scored by the benchmarks' own rules (stic eval); every table per benchmark and model is in "
+                        "WORKDIR/EVAL_STAGE/BENCHMARK/summary.md. LLaVA-Bench and MM-Vet answers are judged outside "
+                        "(answers.jsonl in LLaVA's layout).";
+    md << "## Benchmarks\n\n" << intro << "\n\n" << md_table(head, rows) << "\n";
+    h << "<h2>Benchmarks</h2>\n<p>" << html_escape(intro) << "</p>\n" << html_table(head, rows);
+  }
+
+  // the self-built preference data
+  const json ps = read_json_or_null(wd + "/pref/pairs.jsonl.summary.json");
+  if (!ps.is_null()) {
+    md << "## Stage-1 preference data\n\n`pref/pairs.jsonl` (its summary, `pref/pairs.jsonl.summary.json`):\n\n```json\n"
+       << ps.dump(1) << "\n```\n\n";
+    h << "<h2>Stage-1 preference data</h2>\n<pre>" << html_escape(ps.dump(1)) << "</pre>\n";
+  }
+  std::error_code ec;
+  if (file_exists(wd + "/dpo/dpo.svg")) {
+    fs::copy_file(wd + "/dpo/dpo.svg", wd + "/report/dpo.svg", fs::copy_options::overwrite_existing, ec);
+    md << "## DPO training\n\n![DPO loss, reward margins and accuracies](report/dpo.svg)\n\n";
+    h << "<h2>DPO training</h2>\n<img src=\"report/dpo.svg\" alt=\"DPO loss, reward margins and accuracies\">\n";
+  }
+  const json is = read_json_or_null(wd + "/infuse/stage2_infused.json.summary.json");
+  if (r.stage2() && file_exists(wd + "/sft2/metrics.jsonl")) {
+    write_file_atomic(wd + "/report/loss.svg",
+                      loss_svg({{"STIC stage 2 (infused SFT, LoRA)", "#ff7f0e", read_loss(wd + "/sft2/metrics.jsonl", 0)}}));
+    md << "## Stage 2\n\n";
+    h << "<h2>Stage 2</h2>\n";
+    if (!is.is_null()) {
+      const std::string t = str_cat(is.value("infused", int64_t{0}), " of ", is.value("records", int64_t{0}),
+                                    " records infused with the stage-1 model's descriptions (infuse/stage2_infused.json).");
+      md << t << "\n\n";
+      h << "<p>" << html_escape(t) << "</p>\n";
+    }
+    md << "![stage-2 training loss](report/loss.svg)\n\n";
+    h << "<img src=\"report/loss.svg\" alt=\"stage-2 training loss\">\n";
+  }
+
+  // time per stage
+  std::vector<std::vector<std::string>> trows;
+  for (auto& s : stage_order())
+    if (timings.is_object() && timings.contains(s)) trows.push_back({s, fmt("%.1f", timings[s].get<double>())});
+  md << "## Time per stage\n\n" << md_table({"stage", "seconds"}, trows) << "\n";
+  h << "<h2>Time per stage</h2>\n" << html_table({"stage", "seconds"}, trows) << "</body></html>\n";
+  write_file_atomic(wd + "/report.md", md.str());
+  write_file_atomic(wd + "/report.html", h.str());
+  return wd + "/report.md";
+}
+
+}  // namespace stic

@@ -119,6 +119,7 @@ struct SftRunOptions {
   std::string device = "cpu", dtype = "auto";
   std::string image_backend;  // pil | torchvision; "" = the checkpoint's
   std::string template_name = "auto", image_marker = "front";
+  std::string image_mode;  // "" = the model's; pad | anyres | crop (the released training: pad)
   int64_t max_length = 2048;
   int64_t eval_every = 0, eval_examples = 128;  // held-out evaluation every N steps (0: total/10)
   TrainSetupOptions setup;

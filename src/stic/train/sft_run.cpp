@@ -10,6 +10,7 @@ namespace stic {
 
 SftRunResult run_sft(const SftRunOptions& o) {
   LoadedModel lm(o.model, load_options(o.device, o.dtype, o.vision_tower, o.image_backend));
+  if (!o.image_mode.empty()) lm.set_image_mode(parse_image_mode(o.image_mode));
   TrainSetupOptions setup_opts = o.setup;
   setup_opts.init_seed = o.train.seed;  // the same --seed, the same initial adapter
   const TrainSetup setup = setup_training(lm, setup_opts);
@@ -59,6 +60,7 @@ SftRunResult run_sft(const SftRunOptions& o) {
       o.output_dir,
       {{"verb", "train-sft"}, {"model", o.model}, {"adapter", o.setup.adapter}, {"data", o.data},
        {"image_dir", o.image_dir}, {"image_marker", o.image_marker},
+       {"image_mode", o.image_mode.empty() ? "model" : o.image_mode},
        {"image_backend", image_backend_name(lm.config().image_backend)}, {"template", o.template_name},
        {"device", o.device}, {"dtype", o.dtype}, {"lr", tc.lr}, {"mm_projector_lr", o.setup.mm_projector_lr},
        {"mm_vision_tower_lr", o.setup.mm_vision_tower_lr}, {"schedule", tc.schedule},
