@@ -23,6 +23,7 @@ struct PipelineArgs {
   int threads = -1;
   bool quiet = false, ablations = false, dry_run = false;
   std::string card;
+  int64_t expect_tokens = 0;
   std::vector<std::string> sets, variants;
   std::string seeds;
 };
@@ -44,7 +45,7 @@ int run_pipeline_verb(const PipelineArgs& a) {
       fail("pipeline --dry-run checks one recipe; leave out --seeds / --variant / --ablations");
     PipelineOptions o;
     o.workdir = a.workdir.empty() ? "out/" + r.name : a.workdir;
-    const PlanResult p = plan_pipeline(r, o, {a.card});
+    const PlanResult p = plan_pipeline(r, o, {a.card, a.expect_tokens});
     std::printf("%s", p.text.c_str());
     return p.problems ? 1 : 0;
   }
@@ -105,6 +106,9 @@ void register_pipeline(CLI::App& app) {
               "estimate of each stage's time; runs nothing (exit 1 when an input would stop the run)");
   c->add_option("--card", a->card, "--dry-run: estimate for this card (H200 | H100; default: the device's)")
       ->check(CLI::IsMember({"H200", "H100"}));
+  c->add_option("--expect-tokens", a->expect_tokens,
+                "--dry-run: estimate generation with answers of this many tokens (default: every answer at its limit)")
+      ->check(CLI::PositiveNumber);
   c->add_option("--set", a->sets,
                 "override a recipe value: section.key=value, repeatable (e.g. --set dpo.alpha=0 --set pref.p_bad_prompt=1)");
   c->add_option("--seeds", a->seeds,

@@ -256,6 +256,12 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
     total += s;
     return human_seconds(s);
   };
+  // generated answers: at their limit, or --expect-tokens when shorter
+  auto answer_tokens = [&](int64_t limit) { return po.expect_tokens > 0 ? std::min<int64_t>(limit, po.expect_tokens) : limit; };
+  auto token_note = [&](int64_t limit) {
+    return po.expect_tokens > 0 && po.expect_tokens < limit ? str_cat("of ~", po.expect_tokens, " tokens (limit ", limit, ")")
+                                                             : str_cat("<= ", limit, " tokens");
+  };
   auto gen_time = [&](int64_t requests, int64_t positions_each, int64_t tokens_each) {
     return scale * (double(requests) * positions_each * rates->prefill_s_per_pos +
                     double(requests) * tokens_each * rates->decode_s_per_token);
@@ -310,11 +316,17 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
     for (int round = 1; round <= r.dpo.rounds; ++round) {
       const std::string sfx = round == 1 ? "" : "_round" + std::to_string(round);
       const int64_t pref_pos = image_positions(pref_mode) + 100;
+      // the bad-prompt side shares the chosen side's image prefix (its KV is reused): an image
+      // computes (2 - p_bad_prompt) prompts' positions on average
+      const int64_t pref_tokens = answer_tokens(r.pref.max_new_tokens);
+      const double pref_s = estimates ? scale * (double(pref_images) * (2 - r.pref.p_bad_prompt) * pref_pos * rates->prefill_s_per_pos +
+                                                 2.0 * pref_images * pref_tokens * rates->decode_s_per_token)
+                                      : 0;
       rows.push_back({"pref" + sfx,
-                      str_cat(pref_images, " images x 2 answers <= ", r.pref.max_new_tokens, " tokens (", pref_mode, ")"),
-                      estimates ? est(gen_time(2 * pref_images, pref_pos, r.pref.max_new_tokens)) : "-"});
+                      str_cat(pref_images, " images x 2 answers ", token_note(r.pref.max_new_tokens), " (", pref_mode, ")"),
+                      estimates ? est(pref_s) : "-"});
       const int64_t steps = train_steps(r.dpo.train, pref_images);
-      const int64_t side = std::min<int64_t>(r.dpo.train.max_length, image_positions(dpo_mode) + 60 + r.pref.max_new_tokens);
+      const int64_t side = std::min<int64_t>(r.dpo.train.max_length, image_positions(dpo_mode) + 60 + answer_tokens(r.pref.max_new_tokens));
       const double pairs_run = double(steps) * r.dpo.train.batch_size * r.dpo.train.grad_accum;
       rows.push_back({"dpo" + sfx,
                       str_cat(steps, " steps x ", r.dpo.train.batch_size * r.dpo.train.grad_accum, " pairs, <= ", side,
@@ -324,11 +336,11 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
     }
   }
   if (r.stage2()) {
-    rows.push_back({"describe", str_cat(s2_images, " images <= ", r.describe.max_new_tokens, " tokens (", desc_mode, ")"),
-                    estimates ? est(gen_time(s2_images, image_positions(desc_mode) + 20, r.describe.max_new_tokens)) : "-"});
+    rows.push_back({"describe", str_cat(s2_images, " images, answers ", token_note(r.describe.max_new_tokens), " (", desc_mode, ")"),
+                    estimates ? est(gen_time(s2_images, image_positions(desc_mode) + 20, answer_tokens(r.describe.max_new_tokens))) : "-"});
     rows.push_back({"infuse", str_cat(s2_records, " records"), estimates ? est(1) : "-"});
     const int64_t steps = train_steps(r.sft2.train, s2_records);
-    const int64_t pos = std::min<int64_t>(r.sft2.train.max_length, image_positions(sft_mode) + r.describe.max_new_tokens + 300);
+    const int64_t pos = std::min<int64_t>(r.sft2.train.max_length, image_positions(sft_mode) + answer_tokens(r.describe.max_new_tokens) + 300);
     const double recs_run = double(steps) * r.sft2.train.batch_size * r.sft2.train.grad_accum;
     rows.push_back({"sft2",
                     str_cat(steps, " steps x ", r.sft2.train.batch_size * r.sft2.train.grad_accum, " records, <= ", pos,
@@ -359,8 +371,10 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
     char b[64];
     std::snprintf(b, sizeof b, "%.2f", scale);
     ck.out << "\nestimated total: " << human_seconds(total) << " on one " << rates->card << " (rates: " << rates->source
-           << "; scaled by " << b << " for this model's size). Generation is counted at its token limits (an upper "
-           << "bound), model loading is not counted.\n";
+           << "; scaled by " << b << " for this model's size). Generation is counted "
+           << (po.expect_tokens > 0 ? str_cat("at ~", po.expect_tokens, " tokens per answer (--expect-tokens)")
+                                    : std::string("at its token limits (an upper bound; --expect-tokens N for answers of N)"))
+           << "; model loading is not counted.\n";
     res.estimate_s = total;
   } else if (r.external()) {
     ck.out << "\nno estimate: "

@@ -19,6 +19,7 @@ namespace stic {
 
 struct PlanOptions {
   std::string card;  // "H200" | "H100" | "" = the device's (nvidia-smi), when the recipe runs on cuda
+  int64_t expect_tokens = 0;  // > 0: estimate generated answers at this length (not above their limits)
 };
 
 struct PlanResult {

@@ -25,6 +25,11 @@
 //             # dar: every model evaluated is evaluated again with describe-and-respond
 //   report:   {examples: 6}
 //
+// A recipe on a checkpoint of its own names it instead of a world (and has no world, vision,
+// pretrain, base or instruct section): model: {path}, pref: {image_dir | image_list, limit, ...},
+// describe: {data, image_dir, limit, ...}, benchmarks: {NAME: {data, annotations, image_dir, ...}}
+// (recipes/stic-llava16-mistral7b.yaml; docs/recipes.md).
+//
 // Unknown keys are an error naming the file, line and the valid keys: a typo never silently
 // falls back to a default.
 #pragma once
