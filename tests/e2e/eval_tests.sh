@@ -204,6 +204,43 @@ s = json.load(open(f"{d}/summary.json"))
 assert s["dar"] is True and s["errors"]["count"] == 2
 assert all(e["error"].startswith("undecodable image") for e in s["errors"]["items"]), s["errors"]
 PY
+# --limit: the first N questions of the file, asked and scored, nothing else
+run pope --data "$T/pope_q.jsonl" --annotations "$T/pope" --image-dir "$T/imgs" --out "$T/pl" --limit 2 >"$T/pl.log" 2>&1 \
+  && python3 - "$T" <<'PY' && ok "--limit 2: the file's first two questions only, the same answers as the full run" || bad "--limit: $(tail -3 "$T/pl.log")"
+import json, sys
+t = sys.argv[1]
+rows = [json.loads(l) for l in open(f"{t}/pl/answers.jsonl")]
+assert sorted(r["question_id"] for r in rows) == [1, 2], rows
+full = {json.loads(l)["question_id"]: json.loads(l)["text"] for l in open(f"{t}/p1/answers.jsonl")}
+assert all(r["text"] == full[r["question_id"]] for r in rows)
+s = json.load(open(f"{t}/pl/summary.json"))
+assert s["errors"]["count"] == 0 and len([json.loads(l) for l in open(f"{t}/pl/per_question.jsonl")]) == 2, s
+PY
+
+# --dar-model: the descriptions come from the other model (its greedy answer to DaR's prompt, as
+# stic chat gives it), the answers from the evaluated one
+M2=tests/fixtures/parity/next_mistral
+run pope --data "$T/pope_q.jsonl" --annotations "$T/pope" --image-dir "$T/imgs" --out "$T/pdm" --limit 2 \
+  --dar --dar-model $M2 --dar-max-new-tokens 8 >"$T/pdm.log" 2>&1
+run pope --data "$T/pope_q.jsonl" --annotations "$T/pope" --image-dir "$T/imgs" --out "$T/pdo" --limit 2 \
+  --dar --dar-max-new-tokens 8 >/dev/null 2>&1
+"$STIC" chat --model $M2 --image "$T/imgs/china.jpg" --prompt "Detail the composition and subjects within the frame." \
+  --max-new-tokens 8 --json >"$T/chat_m2.json" 2>/dev/null
+python3 - "$T" <<'PY' && ok "--dar-model: descriptions by the other model (equal to its chat answer), questions asked of the evaluated one" || bad "--dar-model: $(tail -3 "$T/pdm.log")"
+import json, sys
+t = sys.argv[1]
+d = {json.loads(l)["image"].split("/")[-1]: json.loads(l)["description"] for l in open(f"{t}/pdm/dar_descriptions.jsonl")}
+o = {json.loads(l)["image"].split("/")[-1]: json.loads(l)["description"] for l in open(f"{t}/pdo/dar_descriptions.jsonl")}
+chat = json.load(open(f"{t}/chat_m2.json"))
+text = chat["text"]
+assert d["china.jpg"] == text, (d["china.jpg"], chat)
+assert d != o, (d, o)
+rows = [json.loads(l) for l in open(f"{t}/pdm/answers.jsonl")]
+assert len(rows) == 2, rows
+for r in rows:   # each prompt carries the other model's description of its image
+    assert any(r["prompt"].startswith("<image>\nImage description:\n" + d[k] + "\n\n") for k in d), r["prompt"]
+PY
+
 run mmbench --data "$T/mmb.tsv" --out "$T/mn" >/dev/null 2>&1
 "$STIC" eval --compare "$T/mn" "$T/md" >"$T/cmp.md" 2>&1 && grep -q "circular_accuracy" "$T/cmp.md" && grep -q "object accuracy" "$T/cmp.md" \
   && ok "--compare prints the runs side by side with per-category rows" || bad "--compare: $(cat "$T/cmp.md")"
