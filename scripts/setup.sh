@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(g++ cmake make ccache pkg-config libtorch-dev libopenblas0-openmp libturbojpeg0-dev libstb-dev
-      nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libgtest-dev python3 sentencepiece)
+      nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libgtest-dev python3 sentencepiece libgloo-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

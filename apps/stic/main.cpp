@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   stic::app::register_train_vision(app);
   stic::app::register_eval(app);
   stic::app::register_pipeline(app);
+  stic::app::register_launch(app);
   try {
     std::vector<std::string> args(argv, argv + argc);
     try {

@@ -22,6 +22,7 @@ void register_train_dpo(CLI::App& app);  // train-dpo: STIC stage 1
 void register_train_vision(CLI::App& app);  // train-vision: the world model's vision tower alone
 void register_eval(CLI::App& app);      // eval --benchmark world
 void register_pipeline(CLI::App& app);  // pipeline --recipe FILE --workdir DIR
+void register_launch(CLI::App& app);    // launch --nproc N -- stic VERB ...: data-parallel processes
 // Runs the callback of the chosen subcommand; returns the exit code.
 int run_selected(CLI::App& app);
 

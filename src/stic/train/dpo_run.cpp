@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "stic/model/lora.h"
+#include "stic/io/distributed.h"
 #include "stic/train/dpo.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
@@ -51,7 +52,7 @@ DpoRunResult run_dpo(const DpoRunOptions& o) {
   create_output_dir(o.output_dir);
   DpoOptions dop = o.dpo;
   dop.image_dir = o.image_dir;
-  dop.errors_path = o.output_dir + "/errors.jsonl";
+  dop.errors_path = o.output_dir + "/" + rank_file_name("errors.jsonl");
   std::error_code ec;
   if (!o.train.resume) std::filesystem::remove(dop.errors_path, ec);
   // the reference's identity: base weights (+ the starting adapter for --full) and how they run
@@ -67,6 +68,9 @@ DpoRunResult run_dpo(const DpoRunOptions& o) {
   const double two_n = decoder_flops_per_token(lm.model()) / 3.0;
   tc.flops_per_token = two_n * (o.precompute_ref ? 2.0 : 3.0);
   if (setup.full) tc.flops_per_token = two_n * 3.0;  // full: the backward also forms weight gradients
+  if (o.precompute_ref && Distributed::get().active())
+    fail("train-dpo: --precompute-ref runs in one process (the reference file is written once); precompute it in a "
+         "single-process run (--max-steps 1 --stop-after 1 writes it) and reuse that output folder, or leave it out");
   if (o.precompute_ref) {
     const std::string path = o.output_dir + "/reference_logps.jsonl";
     torch::manual_seed(tc.seed);
@@ -106,7 +110,7 @@ DpoRunResult run_dpo(const DpoRunOptions& o) {
     std::fprintf(stderr, "stic: data: %s\n", task.summary().c_str());
     throw;
   }
-  if (!res.train.stopped_early) save(o.output_dir);
+  if (!res.train.stopped_early && Distributed::get().rank() == 0) save(o.output_dir);
   res.weights = res.train.stopped_early ? res.train.last_checkpoint : o.output_dir;
   res.data_summary = task.summary();
   return res;

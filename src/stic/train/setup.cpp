@@ -1,6 +1,8 @@
 // stic/train/setup.cpp — see setup.h.
 #include "stic/train/setup.h"
 
+#include "stic/io/distributed.h"
+
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -121,7 +123,19 @@ void create_output_dir(const std::string& dir) {
 }
 
 void write_train_config(const std::string& dir, const nlohmann::json& cfg) {
-  write_file_atomic(dir + "/train_config.json", cfg.dump(1) + "\n");
+  const Distributed& d = Distributed::get();
+  if (d.rank() != 0) return;  // one writer per job
+  nlohmann::json c = cfg;
+  if (d.active()) c["world_size"] = d.world();
+  write_file_atomic(dir + "/train_config.json", c.dump(1) + "\n");
+}
+
+std::string rank_file_name(const std::string& name) {
+  const int r = Distributed::get().rank();
+  if (r == 0) return name;
+  const size_t dot = name.rfind('.');
+  return dot == std::string::npos ? name + ".rank" + std::to_string(r)
+                                  : name.substr(0, dot) + ".rank" + std::to_string(r) + name.substr(dot);
 }
 
 double decoder_flops_per_token(Llava& model) {

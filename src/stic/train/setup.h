@@ -60,6 +60,9 @@ void save_full_checkpoint(Llava& model, const std::string& dir);
 void create_output_dir(const std::string& dir);
 // DIR/train_config.json, atomically: what a training run was given (for people and for resume).
 void write_train_config(const std::string& dir, const nlohmann::json& cfg);
+// NAME for rank 0 (and a single process), NAME.rankR.EXT for rank R of a data-parallel job: the
+// files each rank writes for itself (skip logs)
+std::string rank_file_name(const std::string& name);
 // 6 x the decoder's parameters: training FLOPs per token for the MFU metric.
 double decoder_flops_per_token(Llava& model);
 

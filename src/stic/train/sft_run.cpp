@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "stic/io/distributed.h"
 #include "stic/train/sft.h"
 #include "stic/util/error.h"
 
@@ -20,7 +21,7 @@ SftRunResult run_sft(const SftRunOptions& o) {
   so.image_dir = o.image_dir;
   so.image_marker = o.image_marker;
   so.max_length = o.max_length;
-  so.errors_path = o.output_dir + "/errors.jsonl";
+  so.errors_path = o.output_dir + "/" + rank_file_name("errors.jsonl");
   std::error_code ec;
   if (!o.train.resume) std::filesystem::remove(so.errors_path, ec);
   SftTask task(lm, o.data, so);
@@ -79,7 +80,7 @@ SftRunResult run_sft(const SftRunOptions& o) {
     if (!task.counts().empty()) std::fprintf(stderr, "stic: data: %s\n", task.summary().c_str());
     throw;
   }
-  if (!res.train.stopped_early) save(o.output_dir);  // the final weights beside the checkpoints
+  if (!res.train.stopped_early && Distributed::get().rank() == 0) save(o.output_dir);  // the final weights beside the checkpoints
   res.weights = res.train.stopped_early ? res.train.last_checkpoint : o.output_dir;
   res.data_summary = task.summary();
   return res;

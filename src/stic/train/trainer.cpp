@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "stic/io/distributed.h"
 #include "stic/io/safetensors.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
@@ -207,8 +208,10 @@ Trainer::Trainer(TrainConfig cfg, std::vector<std::pair<std::string, torch::Tens
   if (lengths_.empty()) fail("training: the data set is empty (no usable records)");
   if (cfg_.batch_size < 1 || cfg_.grad_accum < 1) fail("training: batch size and grad accumulation must be >= 1");
   const int64_t n = static_cast<int64_t>(lengths_.size());
+  rank_ = Distributed::get().rank();
+  world_ = Distributed::get().world();
   batches_per_epoch_ = (n + cfg_.batch_size - 1) / cfg_.batch_size;
-  const int64_t steps_per_epoch = std::max<int64_t>(1, batches_per_epoch_ / cfg_.grad_accum);
+  const int64_t steps_per_epoch = std::max<int64_t>(1, batches_per_epoch_ / accum_global());
   total_steps_ = cfg_.max_steps > 0 ? cfg_.max_steps
                                     : static_cast<int64_t>(std::ceil(cfg_.epochs * static_cast<double>(steps_per_epoch)));
   if (total_steps_ < 1) fail("training: the run has no steps (epochs ", cfg_.epochs, ", max_steps ", cfg_.max_steps, ")");
@@ -242,7 +245,7 @@ std::vector<int64_t> Trainer::epoch_order(int64_t epoch) const {
     // Steps run on across epochs (micro-batch m is in step m / grad_accum): when an epoch does not
     // hold whole steps, its first micro-batches finish the step the previous epoch began, and
     // those are sorted as one run (the step's other part lies in the previous epoch).
-    const int64_t accum = cfg_.grad_accum, bs = cfg_.batch_size;
+    const int64_t accum = accum_global(), bs = cfg_.batch_size;
     const int64_t into = (epoch * batches_per_epoch_) % accum;  // micro-batches of the open step done
     int64_t b = 0;
     auto sort_run = [&](int64_t micro_batches) {
@@ -270,6 +273,11 @@ std::vector<int64_t> Trainer::micro_batch(int64_t micro) {
 void Trainer::save_checkpoint(int64_t step, int64_t micro, double loss) {
   if (cfg_.output_dir.empty()) return;
   const std::string name = "checkpoint-" + std::to_string(step);
+  if (rank_ != 0) {  // rank 0 writes; the others wait until the checkpoint is in place
+    Distributed::get().barrier();
+    last_checkpoint_ = cfg_.output_dir + "/" + name;
+    return;
+  }
   const std::string final_dir = cfg_.output_dir + "/" + name;
   const std::string tmp = final_dir + ".tmp";
   std::error_code ec;
@@ -283,7 +291,7 @@ void Trainer::save_checkpoint(int64_t step, int64_t micro, double loss) {
   save_safetensors(tmp + "/trainer_state.safetensors", st);
   nlohmann::json j = {{"step", step},           {"micro_batches", micro}, {"total_steps", total_steps_},
                       {"loss", loss},           {"counters", counters_},  {"fingerprint", fingerprint_},
-                      {"batch_size", cfg_.batch_size}, {"grad_accum", cfg_.grad_accum}, {"seed", cfg_.seed},
+                      {"batch_size", cfg_.batch_size}, {"grad_accum", accum_global()}, {"seed", cfg_.seed},
                       {"lr", cfg_.lr},          {"schedule", cfg_.schedule}, {"warmup_steps", warmup_},
                       {"examples", lengths_.size()},
                       {"data_order", data_order(cfg_)}};
@@ -317,6 +325,7 @@ void Trainer::save_checkpoint(int64_t step, int64_t micro, double loss) {
   const int keep = std::max(1, cfg_.keep_checkpoints);
   for (size_t i = 0; i + keep < all.size(); ++i)
     if (all[i].first != step) remove_tree(all[i].second);
+  Distributed::get().barrier();
 }
 
 void Trainer::load_checkpoint(int64_t* step, int64_t* micro) {
@@ -342,7 +351,8 @@ void Trainer::load_checkpoint(int64_t* step, int64_t* micro) {
            " (resume needs the same settings)");
   };
   check("batch_size", cfg_.batch_size);
-  check("grad_accum", cfg_.grad_accum);
+  check("grad_accum", accum_global());  // micro-batches per step over all ranks: another world size resumes
+                                        // when its grad_accum x world is the same
   check("seed", cfg_.seed);
   check("examples", lengths_.size());
   check("total_steps", total_steps_);
@@ -367,7 +377,7 @@ void Trainer::load_checkpoint(int64_t* step, int64_t* micro) {
   last_checkpoint_ = dir;
   // metrics.jsonl: drop records of steps after the checkpoint (the interrupted run's tail)
   const std::string mpath = cfg_.output_dir + "/metrics.jsonl";
-  if (file_exists(mpath)) {
+  if (rank_ == 0 && file_exists(mpath)) {
     std::istringstream in(read_text_file(mpath));
     std::string line, kept;
     while (std::getline(in, line)) {
@@ -385,6 +395,40 @@ void Trainer::load_checkpoint(int64_t* step, int64_t* micro) {
   }
 }
 
+// Data parallel: the ranks' gradients summed (each micro-batch's loss was divided by the global
+// g*W, so the sum is the mean over the step's g*W micro-batches, as one process with g*W), and
+// the step's statistics summed so that every rank logs and decides alike.
+void Trainer::sync_step(double* loss_sum, int* used, int64_t* tokens, int64_t* examples,
+                        std::map<std::string, double>* msum) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> grads;
+  for (auto& [n, p] : params_) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  Distributed& d = Distributed::get();
+  d.allreduce_sum(grads);
+  std::vector<torch::Tensor> st = {torch::tensor({*loss_sum, static_cast<double>(*used), static_cast<double>(*tokens),
+                                                  static_cast<double>(*examples), *used > 0 ? 1.0 : 0.0},
+                                                 torch::kFloat64)};
+  d.allreduce_sum(st);
+  const auto v = st[0].accessor<double, 1>();
+  *loss_sum = v[0];
+  *used = static_cast<int>(std::llround(v[1]));
+  *tokens = std::llround(v[2]);
+  *examples = std::llround(v[3]);
+  if (std::llround(v[4]) == world_) {  // every rank has the task's metrics: their sums (same keys)
+    std::vector<double> vals;
+    for (auto& [k, x] : *msum) vals.push_back(x);
+    std::vector<torch::Tensor> mt = {torch::tensor(vals, torch::kFloat64)};
+    d.allreduce_sum(mt);
+    size_t i = 0;
+    for (auto& [k, x] : *msum) x = mt[0][static_cast<int64_t>(i++)].item<double>();
+  } else {
+    msum->clear();  // some rank's micro-batches were all skipped: no per-step metrics this step
+  }
+}
+
 TrainResult Trainer::run() {
   const Schedule sched = schedule_from_name(cfg_.schedule);
   int64_t step = 0, micro = 0;
@@ -394,15 +438,17 @@ TrainResult Trainer::run() {
     if (ec) fail(cfg_.output_dir, ": cannot create the output folder: ", ec.message());
   }
   // one run per output folder: a second process on it is refused, naming the first
-  std::unique_ptr<FileLock> lock;
-  if (!cfg_.output_dir.empty()) lock = std::make_unique<FileLock>(cfg_.output_dir);
+  std::unique_ptr<FileLock> lock;  // (rank 0's: the ranks of one job share the folder)
+  if (!cfg_.output_dir.empty() && rank_ == 0) lock = std::make_unique<FileLock>(cfg_.output_dir);
   const std::string mpath = cfg_.output_dir + "/metrics.jsonl";
   if (cfg_.resume && !cfg_.output_dir.empty() && !file_exists(cfg_.output_dir + "/latest") && file_exists(mpath)) {
     // killed before its first checkpoint: nothing to resume, so the run starts over (and its
     // metrics with it, never a second step 1 after the first)
-    std::fprintf(stderr, "stic: %s has no checkpoint yet (the earlier run stopped before its first); starting over\n",
-                 cfg_.output_dir.c_str());
-    write_file_atomic(mpath, "");
+    if (rank_ == 0) {
+      std::fprintf(stderr, "stic: %s has no checkpoint yet (the earlier run stopped before its first); starting over\n",
+                   cfg_.output_dir.c_str());
+      write_file_atomic(mpath, "");
+    }
   } else if (cfg_.resume) {
     load_checkpoint(&step, &micro);
     std::fprintf(stderr, "stic: resuming from %s (step %lld of %lld)\n", last_checkpoint_.c_str(),
@@ -410,12 +456,13 @@ TrainResult Trainer::run() {
   } else if (!cfg_.output_dir.empty() && file_exists(cfg_.output_dir + "/latest")) {
     fail(cfg_.output_dir, ": holds checkpoints of an earlier run; pass --resume to continue it or choose another "
          "--output-dir");
-  } else if (!cfg_.output_dir.empty() && file_exists(mpath) && fs::file_size(mpath) > 0) {
+  } else if (!cfg_.output_dir.empty() && rank_ == 0 && file_exists(mpath) && fs::file_size(mpath) > 0) {
     fail(cfg_.output_dir, ": holds metrics.jsonl of an earlier run (stopped before its first checkpoint); pass "
          "--resume to start it over there or choose another --output-dir");
   }
+  Distributed::get().barrier();  // every rank has read the folder as it was before rank 0 writes to it
   std::FILE* metrics = nullptr;
-  if (!cfg_.output_dir.empty()) {
+  if (!cfg_.output_dir.empty() && rank_ == 0) {
     metrics = std::fopen(mpath.c_str(), "a");
     if (!metrics) fail(cfg_.output_dir, "/metrics.jsonl: cannot open for appending");
   }
@@ -436,8 +483,10 @@ TrainResult Trainer::run() {
       int used = 0;
       int64_t tokens = 0, examples = 0;
       std::map<std::string, double> msum;
-      for (int a = 0; a < cfg_.grad_accum; ++a, ++micro) {
-        MicroBatchResult r = micro_(micro_batch(micro));
+      const int64_t gw = accum_global();
+      for (int a = 0; a < cfg_.grad_accum; ++a) {
+        const int64_t m = micro + static_cast<int64_t>(rank_) * cfg_.grad_accum + a;  // this rank's share
+        MicroBatchResult r = micro_(micro_batch(m));
         tokens += r.tokens;
         examples += r.examples;
         if (!r.loss.defined()) continue;
@@ -446,11 +495,13 @@ TrainResult Trainer::run() {
           fail("non-finite loss (", lv, ") at step ", step + 1, " (micro-batch ", micro, "); the run stopped before "
                "applying it", last_checkpoint_.empty() ? std::string(" (no checkpoint was written yet)")
                                                        : "; the last good checkpoint is " + last_checkpoint_);
-        (r.loss / static_cast<double>(cfg_.grad_accum)).backward();
+        (r.loss / static_cast<double>(gw)).backward();
         loss_sum += lv;
         ++used;
         for (auto& [k, v] : r.metrics) msum[k] += v;
       }
+      micro += gw;
+      if (world_ > 1) sync_step(&loss_sum, &used, &tokens, &examples, &msum);
       const double gnorm = clip_grad_norm(params_, cfg_.max_grad_norm);
       if (!std::isfinite(gnorm))
         fail("non-finite gradient norm (", gnorm, ") at step ", step + 1, "; the run stopped before applying it",
@@ -467,7 +518,7 @@ TrainResult Trainer::run() {
       const double loss = used > 0 ? loss_sum / used : std::nan("");
       if (used > 0) res.last_loss = loss;  // a step whose micro-batches were all skipped has no loss
       std::map<std::string, double> extra;  // the hook's metrics, logged as given (not averaged)
-      if (hook_) hook_(step, extra);
+      if (hook_ && rank_ == 0) hook_(step, extra);
       if (metrics && (step % std::max<int64_t>(1, cfg_.log_every) == 0 || step == total_steps_ || !extra.empty())) {
         const double t = now_s();
         nlohmann::json j = {{"step", step}, {"loss", used > 0 ? nlohmann::json(loss) : nlohmann::json(nullptr)},
@@ -486,7 +537,7 @@ TrainResult Trainer::run() {
         std::fprintf(metrics, "%s\n", j.dump().c_str());
         std::fflush(metrics);
       }
-      if (cfg_.progress && (tty || step % std::max<int64_t>(1, cfg_.log_every) == 0 || step == total_steps_)) {
+      if (cfg_.progress && rank_ == 0 && (tty || step % std::max<int64_t>(1, cfg_.log_every) == 0 || step == total_steps_)) {
         const double t = now_s();
         const double rate = (step - step0) / std::max(1e-9, t);
         const double eta = (total_steps_ - step) / std::max(1e-9, rate);

@@ -128,6 +128,11 @@ class Trainer {
   std::map<std::string, std::string> fingerprint_;
   std::map<std::string, int64_t> counters_;
   int64_t batches_per_epoch_ = 0, total_steps_ = 0, warmup_ = 0;
+  // data parallel (io/distributed.h): rank R of W runs micro-batches [R*g, (R+1)*g) of each step's
+  // g*W; gradients and step statistics are summed across the ranks before the optimizer step
+  int rank_ = 0, world_ = 1;
+  void sync_step(double* loss_sum, int* used, int64_t* tokens, int64_t* examples, std::map<std::string, double>* msum);
+  int64_t accum_global() const { return static_cast<int64_t>(cfg_.grad_accum) * world_; }
   int64_t cached_epoch_ = -1;
   std::vector<int64_t> cached_order_;
   std::string last_checkpoint_;
