@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "stic/io/distributed.h"
 #include "stic/train/cell_loss.h"
 #include "stic/train/setup.h"
 #include "stic/util/error.h"
@@ -222,7 +223,7 @@ VisionRunResult run_train_vision(const VisionRunOptions& a) {
                           {"images", train.pixels.size()}, {"eval_images", held.pixels.size()}});
   VisionRunResult res;
   res.train = trainer.run();
-  if (!res.train.stopped_early) save(a.output_dir);
+  if (!res.train.stopped_early && Distributed::get().rank() == 0) save(a.output_dir);  // one writer per job
   res.weights = res.train.stopped_early ? res.train.last_checkpoint : a.output_dir;
   return res;
 }
