@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stic/eval/world_eval.h"
+#include "stic/io/distributed.h"
 #include "stic/eval/world_pref.h"
 #include "stic/method/describe.h"
 #include "stic/method/infuse.h"
@@ -415,6 +416,9 @@ const std::vector<std::string>& stage_order() {
 }
 
 std::string run_pipeline(const Recipe& r, const PipelineOptions& o) {
+  if (const DistEnv de = dist_env(); de.world > 1)  // every rank would run every stage on the same folder
+    fail("pipeline: runs as one process (this one is rank ", de.rank, " of ", de.world,
+         "); run the training verbs under stic launch instead");
   if (!r.external()) world::find_preset(r.world_preset);  // an unknown preset fails here, before any work
   if (!o.until.empty() &&
       std::find(stage_order().begin(), stage_order().end(), o.until) == stage_order().end())
