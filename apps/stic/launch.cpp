@@ -1,6 +1,6 @@
 // stic launch — N local processes of a verb with torchrun's environment (src/stic/util/launch.h):
 //   stic launch --nproc 2 -- stic train-dpo --model M --data P --output-dir OUT ...
-// The training verbs then run data-parallel (src/stic/io/distributed.h; docs/distributed.md).
+// The training verbs then run data-parallel (src/stic/io/distributed.h; docs/training.md).
 #include <memory>
 
 #include "stic/util/launch.h"

@@ -51,6 +51,9 @@ int run_pipeline_verb(const PipelineArgs& a) {
   }
   if (!a.seeds.empty() || !a.variants.empty() || a.ablations) {
     if (!a.until.empty()) fail("pipeline: --until runs one pipeline; leave it out with --seeds / --variant");
+    if (r.external())
+      fail("pipeline: --seeds / --variant / --ablations repeat a world recipe over world seeds; ", a.recipe,
+           " runs on model.path (run it once per setting with --set and its own --workdir)");
     SweepOptions so;
     so.recipe = a.recipe;
     so.workdir = a.workdir.empty() ? "out/" + r.name + "-sweep" : a.workdir;

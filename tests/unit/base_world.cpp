@@ -517,6 +517,8 @@ TEST(Progress, LineAndDurations) {
   EXPECT_NE(l.find("ETA"), std::string::npos);
   p.set(200);
   EXPECT_NE(p.render_line(10).find(" in "), std::string::npos);
+  p.set_unit("images");  // generate-pref / describe count images
+  EXPECT_NE(p.render_line(10).find(" images/s"), std::string::npos) << p.render_line(10);
 }
 
 }  // namespace

@@ -163,6 +163,7 @@ BenchEvalResult run_bench_eval(const BenchEvalOptions& o) {
     jo.shard = {o.shard_index, o.shard_count};
     jo.write_errors = true;  // an unreadable image: an error record, counted as an error
     jo.progress = o.progress;
+    jo.progress_unit = "questions";
     jo.record = [&](const GenResult& g) {
       const score::Item& it = *by_id.at(g.id);
       return json{{"question_id", it.question_id}, {"prompt", prompt_of.at(g.id)}, {"text", strip(g.text)},

@@ -27,6 +27,7 @@ DarDescriptions dar_describe(const DarOptions& o, const std::vector<std::string>
     jo.engine.max_batch = o.batch_size;
     jo.write_errors = true;  // an unreadable image: its questions fail in the answer step too
     jo.progress = o.progress;
+    jo.progress_unit = "images";
     jo.record = [&](const GenResult& g) {
       return nlohmann::json{{"id", g.id}, {"image", g.id}, {"prompt", prompt}, {"description", strip(g.text)},
                             {"finish_reason", g.finish_reason}};

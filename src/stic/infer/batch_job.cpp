@@ -1,6 +1,7 @@
 // stic/infer/batch_job.cpp — see batch_job.h.
 #include "stic/infer/batch_job.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "stic/util/error.h"
@@ -77,7 +78,9 @@ BatchJobResult BatchJob::run(LoadedModel& model, const std::vector<GenRequest>& 
   BatchJobResult res;
   if (requests.empty()) return res;
   Engine engine(model, opts_.engine);
-  Progress bar(static_cast<int64_t>(requests.size()), opts_.verb, opts_.progress);
+  const int64_t g = std::max(1, opts_.requests_per_unit);
+  Progress bar((static_cast<int64_t>(requests.size()) + g - 1) / g, opts_.verb, opts_.progress);
+  bar.set_unit(opts_.progress_unit);
   res.stats = engine.run(
       requests,
       [&](GenResult& r) {
@@ -90,7 +93,7 @@ BatchJobResult BatchJob::run(LoadedModel& model, const std::vector<GenRequest>& 
         }
         sink(r);
       },
-      progress_with_token_rate(bar));
+      progress_with_token_rate(bar, static_cast<int>(g)));
   bar.finish();
   return res;
 }

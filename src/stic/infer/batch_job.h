@@ -49,6 +49,8 @@ struct BatchJobOptions {
   bool write_errors = true;          // failed requests as {"id", "error"} records (finished)
   int max_error_messages = 10;       // per-failure lines on stderr before going quiet
   bool progress = true;              // progress bar with requests/s, tokens/s and ETA
+  std::string progress_unit;         // what the bar counts ("images", "questions"; "" = requests)
+  int requests_per_unit = 1;         // requests per counted unit (generate-pref: 2 per image)
   std::function<nlohmann::json(const GenResult&)> record = default_record;
 };
 

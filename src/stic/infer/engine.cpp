@@ -1,5 +1,6 @@
 #include "stic/infer/engine.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <chrono>
@@ -106,9 +107,10 @@ uint64_t request_seed(uint64_t run_seed, const std::string& id) {
   return splitmix64(run_seed ^ h);
 }
 
-EngineProgress progress_with_token_rate(Progress& bar) {
-  return [&bar](int64_t finished, int64_t, int64_t tokens) {
-    bar.set(finished);
+EngineProgress progress_with_token_rate(Progress& bar, int requests_per_unit) {
+  const int64_t g = std::max(1, requests_per_unit);
+  return [&bar, g](int64_t finished, int64_t, int64_t tokens) {
+    bar.set(finished / g);
     const double el = bar.elapsed_s();
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.0f tok/s", el > 0 ? tokens / el : 0.0);

@@ -98,7 +98,8 @@ using EngineProgress = std::function<void(int64_t, int64_t, int64_t)>;
 
 class Progress;
 // An EngineProgress that moves `bar` to the finished count and shows generated tokens/s.
-EngineProgress progress_with_token_rate(Progress& bar);
+// The bar counts units of `requests_per_unit` finished requests (2: an image of generate-pref).
+EngineProgress progress_with_token_rate(Progress& bar, int requests_per_unit = 1);
 
 class Engine {
  public:

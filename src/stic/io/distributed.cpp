@@ -3,6 +3,7 @@
 
 #if __has_include(<gloo/algorithm.h>)
 #define STIC_WITH_GLOO 1
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
@@ -40,10 +41,11 @@ DistEnv dist_env() {
     e.rank = env_int("RANK", 0);
     e.world = env_int("WORLD_SIZE", 1);
     e.local_rank = env_int("LOCAL_RANK", e.rank);
-  } else if (env_set("SLURM_PROCID") && env_set("SLURM_NTASKS")) {
+  } else if (env_set("SLURM_STEP_ID") && env_set("SLURM_PROCID")) {  // inside an srun step (a batch
+    // script's own shell has SLURM_PROCID and SLURM_NTASKS too, but is one process)
     e.source = "slurm";
     e.rank = env_int("SLURM_PROCID", 0);
-    e.world = env_int("SLURM_NTASKS", 1);
+    e.world = env_int(env_set("SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS", 1);
     e.local_rank = env_int("SLURM_LOCALID", 0);
   } else if (env_set("OMPI_COMM_WORLD_RANK") && env_set("OMPI_COMM_WORLD_SIZE")) {
     e.source = "mpirun";
@@ -69,12 +71,19 @@ class ProcessGroupImpl {
   explicit ProcessGroupImpl(const DistEnv& e) {
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(e.master_port);
-    so.isServer = e.rank == 0;
+    // torchrun's agent already serves a store on MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE): every
+    // rank is its client, under the prefix torch.distributed uses for this restart attempt
+    const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+    const bool agent_store = agent && std::string(agent) == "True";
+    so.isServer = e.rank == 0 && !agent_store;
     so.numWorkers = static_cast<std::size_t>(e.world);
     so.waitWorkers = true;
     so.timeout = std::chrono::milliseconds(static_cast<int64_t>(env_int("STIC_DIST_TIMEOUT_S", 600)) * 1000);
     try {
       store_ = c10::make_intrusive<c10d::TCPStore>(e.master_addr, so);
+      if (agent_store)
+        store_ = c10::make_intrusive<c10d::PrefixStore>(
+            "/worker/attempt_" + std::to_string(env_int("TORCHELASTIC_RESTART_COUNT", 0)), store_);
     } catch (const std::exception& ex) {
       fail("distributed: rank ", e.rank, " of ", e.world, ": no rendezvous at ", e.master_addr, ":", e.master_port,
            " (", ex.what(), ")");

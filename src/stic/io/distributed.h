@@ -3,7 +3,7 @@
 //
 // A process learns its place from the environment the usual launchers set:
 //   torchrun / `stic launch`: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
-//   SLURM (srun):             SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID (+ MASTER_ADDR/PORT)
+//   SLURM (srun):             SLURM_PROCID, SLURM_STEP_NUM_TASKS, SLURM_LOCALID inside a step (+ MASTER_ADDR/PORT)
 //   Open MPI (mpirun):        OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE, OMPI_COMM_WORLD_LOCAL_RANK
 // Without any of them the world is one process and nothing here communicates. The rendezvous is
 // c10d's TCPStore on MASTER_ADDR:MASTER_PORT (rank 0 serves it); GLOO_SOCKET_IFNAME picks the

@@ -102,6 +102,7 @@ DescribeResult run_describe(const DescribeOptions& o) {
   jo.engine.max_batch = o.batch_size;
   jo.engine.ignore_eos = o.ignore_eos;
   jo.progress = o.progress;
+  jo.progress_unit = "images";
   BatchJob job(jo);  // no shard here: the split is by image, below
 
   std::map<std::string, std::vector<std::string>> pending;  // image -> ids to write

@@ -102,7 +102,7 @@ void run_sft_stage(StageContext& c, const TrainStage& t, const std::string& data
   so.image_marker = t.image_marker;
   if (file_exists(c.world + "/data/" + eval_data)) {  // held-out loss and image gain, 7 times per stage
     so.eval_data = c.world + "/data/" + eval_data;
-    so.eval_every = std::max<int64_t>(1, t.max_steps / 6);
+    so.eval_every = t.max_steps > 0 ? std::max<int64_t>(1, t.max_steps / 6) : 0;  // by epochs: total / 10
     so.eval_examples = 64;
   }
   const SftRunResult res = run_sft(so);
@@ -186,13 +186,13 @@ void run_pref_stage(StageContext& c, int round) {
       po.image_list = c.dir + "/images.txt";
       if (!file_exists(po.image_list)) write_file_atomic(po.image_list, list);
     }
-    if (!c.r.pref.template_name.empty()) po.template_name = c.r.pref.template_name;
-    po.image_mode = c.r.pref.image_mode;
-    po.ignore_eos = c.r.pref.ignore_eos;
   } else {
     po.image_dir = c.world + "/images";
     po.image_list = c.world + "/data/unlabeled_images.txt";
   }
+  if (!c.r.pref.template_name.empty()) po.template_name = c.r.pref.template_name;
+  po.image_mode = c.r.pref.image_mode;
+  po.ignore_eos = c.r.pref.ignore_eos;
   po.out = c.dir + "/pairs.jsonl";
   po.max_new_tokens = c.r.pref.max_new_tokens;
   po.batch_size = c.r.pref.batch_size;
@@ -282,7 +282,7 @@ const std::vector<StageKind>& stage_kinds() {
                                    s.world.images_rendered, " rendered), model ", s.world.model_dir,
                                    s.wrote_weights ? " (initialised)" : "", "\n"));
        }},
-      {"vision", true, 0, [](const Recipe& r) { return !r.external() && r.vision.max_steps > 0; },
+      {"vision", true, 0, [](const Recipe& r) { return !r.external() && r.vision.runs(); },
        [](StageContext& c) {
          VisionRunOptions vo;
          vo.model = c.model;
@@ -296,11 +296,11 @@ const std::vector<StageKind>& stage_kinds() {
          append_log(c.log, str_cat("train-vision -> ", res.weights, ": ", res.train.steps, "/", res.train.total_steps,
                                    " steps, last loss ", res.train.last_loss, "\n"));
        }},
-      {"pretrain", true, 0, [](const Recipe& r) { return !r.external() && r.pretrain.max_steps > 0; },
+      {"pretrain", true, 0, [](const Recipe& r) { return !r.external() && r.pretrain.runs(); },
        [](StageContext& c) { run_sft_stage(c, c.r.pretrain, "base_pretrain.json", "eval_pretrain.json"); }},
       {"base", true, 0, [](const Recipe& r) { return !r.external(); },
        [](StageContext& c) { run_sft_stage(c, c.r.base, "base_train.json", "eval_sft.json"); }},
-      {"instruct", true, 0, [](const Recipe& r) { return !r.external() && r.instruct.max_steps > 0; },
+      {"instruct", true, 0, [](const Recipe& r) { return !r.external() && r.instruct.runs(); },
        [](StageContext& c) { run_sft_stage(c, c.r.instruct, "stage2_sft.json", "eval_sft.json"); }},
       {"eval", false, 0, [](const Recipe& r) { return evaluates(r); }, [](StageContext& c) { run_eval_stage(c, "", false); }},
       // STIC stage 1: the base model builds preference pairs from the unlabeled pool (their
@@ -335,11 +335,9 @@ const std::vector<StageKind>& stage_kinds() {
          d.image_backend = c.r.image_backend;
          d.data = stage2_records(c);
          d.image_dir = stage2_image_dir(c);
-         if (c.r.external()) {
-           if (!c.r.describe.template_name.empty()) d.template_name = c.r.describe.template_name;
-           d.image_mode = c.r.describe.image_mode;
-           d.ignore_eos = c.r.describe.ignore_eos;
-         }
+         if (!c.r.describe.template_name.empty()) d.template_name = c.r.describe.template_name;
+         d.image_mode = c.r.describe.image_mode;
+         d.ignore_eos = c.r.describe.ignore_eos;
          d.out = c.dir + "/descriptions.jsonl";
          d.max_new_tokens = c.r.describe.max_new_tokens;
          d.batch_size = c.r.describe.batch_size;

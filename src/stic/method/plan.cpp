@@ -1,6 +1,8 @@
 // stic/method/plan.cpp — see plan.h.
 #include "stic/method/plan.h"
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -202,6 +204,9 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
     int max_new_tokens = 0;
   };
   std::vector<BenchSize> bench;
+  char tmpl[] = "/tmp/stic-dry-run-XXXXXX";
+  const char* made = mkdtemp(tmpl);
+  const std::string image_cache = made ? std::string(made) : std::string("/tmp/stic-dry-run-images");
   for (const auto& b : r.benchmarks) {
     score::LoadOptions lo;
     lo.benchmark = b.name;
@@ -211,7 +216,7 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
     if (!b.split.empty()) lo.split = b.split;
     lo.limit = b.limit;
     lo.circular = b.circular;
-    lo.image_cache = o.workdir + "/.dry_run_images";  // MMBench decodes its images here (removed below)
+    lo.image_cache = image_cache;  // MMBench decodes its images here (a temporary folder, removed below)
     try {
       const score::Benchmark B = score::load_benchmark(lo);
       BenchSize s{b.name, static_cast<int64_t>(B.items.size()), 0, b.max_new_tokens ? b.max_new_tokens : B.max_new_tokens};
@@ -233,7 +238,7 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
       ck.bad("benchmarks." + b.name, e.what());
     }
   }
-  remove_tree(o.workdir + "/.dry_run_images");
+  remove_tree(image_cache);
   if (r.external() && r.benchmarks.empty()) ck.warn("benchmarks", "none: the eval stages do not run");
 
   // the rates
@@ -271,10 +276,11 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
   const std::string desc_mode = r.describe.image_mode.empty() ? model_mode : r.describe.image_mode;
   const std::string sft_mode = r.sft2.image_mode.empty() ? model_mode : r.sft2.image_mode;
   const std::string eval_mode = model_mode;
-  auto train_steps = [](const TrainStage& t, int64_t examples) -> int64_t {
+  auto train_steps = [](const TrainStage& t, int64_t examples) -> int64_t {  // the trainer's count (one process)
     if (t.max_steps > 0) return t.max_steps;
-    const int64_t per_step = int64_t(t.batch_size) * t.grad_accum;
-    return static_cast<int64_t>(std::ceil(double(examples) * (t.epochs > 0 ? t.epochs : 1) / double(per_step)));
+    const int64_t batches = (examples + t.batch_size - 1) / t.batch_size;
+    const int64_t per_epoch = std::max<int64_t>(1, batches / t.grad_accum);
+    return static_cast<int64_t>(std::ceil((t.epochs > 0 ? t.epochs : 1) * double(per_epoch)));
   };
   if (!r.external()) {
     const world::Preset* p = nullptr;
@@ -318,15 +324,15 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
       const int64_t pref_pos = image_positions(pref_mode) + 100;
       // the bad-prompt side shares the chosen side's image prefix (its KV is reused): an image
       // computes (2 - p_bad_prompt) prompts' positions on average
-      const int64_t pref_tokens = answer_tokens(r.pref.max_new_tokens);
+      const int64_t pref_tokens = r.pref.ignore_eos ? r.pref.max_new_tokens : answer_tokens(r.pref.max_new_tokens);
       const double pref_s = estimates ? scale * (double(pref_images) * (2 - r.pref.p_bad_prompt) * pref_pos * rates->prefill_s_per_pos +
                                                  2.0 * pref_images * pref_tokens * rates->decode_s_per_token)
                                       : 0;
       rows.push_back({"pref" + sfx,
-                      str_cat(pref_images, " images x 2 answers ", token_note(r.pref.max_new_tokens), " (", pref_mode, ")"),
+                      str_cat(pref_images, " images x 2 answers ", r.pref.ignore_eos ? str_cat("of ", pref_tokens, " tokens") : token_note(r.pref.max_new_tokens), " (", pref_mode, ")"),
                       estimates ? est(pref_s) : "-"});
       const int64_t steps = train_steps(r.dpo.train, pref_images);
-      const int64_t side = std::min<int64_t>(r.dpo.train.max_length, image_positions(dpo_mode) + 60 + answer_tokens(r.pref.max_new_tokens));
+      const int64_t side = std::min<int64_t>(r.dpo.train.max_length, image_positions(dpo_mode) + 60 + pref_tokens);
       const double pairs_run = double(steps) * r.dpo.train.batch_size * r.dpo.train.grad_accum;
       rows.push_back({"dpo" + sfx,
                       str_cat(steps, " steps x ", r.dpo.train.batch_size * r.dpo.train.grad_accum, " pairs, <= ", side,
@@ -336,11 +342,12 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
     }
   }
   if (r.stage2()) {
-    rows.push_back({"describe", str_cat(s2_images, " images, answers ", token_note(r.describe.max_new_tokens), " (", desc_mode, ")"),
-                    estimates ? est(gen_time(s2_images, image_positions(desc_mode) + 20, answer_tokens(r.describe.max_new_tokens))) : "-"});
+    const int64_t desc_tokens = r.describe.ignore_eos ? r.describe.max_new_tokens : answer_tokens(r.describe.max_new_tokens);
+    rows.push_back({"describe", str_cat(s2_images, " images, answers ", r.describe.ignore_eos ? str_cat("of ", desc_tokens, " tokens") : token_note(r.describe.max_new_tokens), " (", desc_mode, ")"),
+                    estimates ? est(gen_time(s2_images, image_positions(desc_mode) + 20, desc_tokens)) : "-"});
     rows.push_back({"infuse", str_cat(s2_records, " records"), estimates ? est(1) : "-"});
     const int64_t steps = train_steps(r.sft2.train, s2_records);
-    const int64_t pos = std::min<int64_t>(r.sft2.train.max_length, image_positions(sft_mode) + answer_tokens(r.describe.max_new_tokens) + 300);
+    const int64_t pos = std::min<int64_t>(r.sft2.train.max_length, image_positions(sft_mode) + desc_tokens + 300);
     const double recs_run = double(steps) * r.sft2.train.batch_size * r.sft2.train.grad_accum;
     rows.push_back({"sft2",
                     str_cat(steps, " steps x ", r.sft2.train.batch_size * r.sft2.train.grad_accum, " records, <= ", pos,

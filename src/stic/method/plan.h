@@ -2,7 +2,7 @@
 // work (the model's config, weights and tokenizer; the image folders and lists; the instruction
 // data and the images its records name; each benchmark's files), then the stages in order with
 // their sizes and an estimate of each stage's time from measured rates (docs/paper-run.md,
-// "Time"). Nothing is written.
+// "Time"). Nothing is written (MMBench's images are decoded into a temporary folder, then removed).
 //
 // The rates are the engine's and trainer's measured at LLaVA-1.6-Mistral-7B shape (bench/
 // RESULTS.md) on an H200 and an H100; other model sizes scale by their language-model parameters,

@@ -150,6 +150,8 @@ PrefGenResult run_generate_pref(const PrefGenOptions& o) {
   jo.engine.ignore_eos = o.ignore_eos;
   jo.shard = o.shard;
   jo.progress = o.progress;
+  jo.progress_unit = "images";  // the two requests of an image are adjacent
+  jo.requests_per_unit = 2;
   BatchJob job(jo);
 
   PrefGenResult res;

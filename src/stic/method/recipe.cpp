@@ -91,6 +91,14 @@ std::map<std::string, Setter> train_setters(const std::string& path, TrainStage&
   };
 }
 
+// the base-model stages of a world recipe: steps only (no epochs; no gradient checkpointing)
+std::map<std::string, Setter> world_train_setters(const std::string& path, TrainStage& t) {
+  auto s = train_setters(path, t);
+  s.erase("epochs");
+  s.erase("gradient_checkpointing");
+  return s;
+}
+
 // template / image_mode keys of a generation or training section
 void add_model_io_setters(std::map<std::string, Setter>& s, const std::string& path, std::string& tmpl,
                           std::string& mode) {
@@ -281,12 +289,13 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
          {"vision",
           [&](const YAML::Node& n) {
             auto setters = train_setters(path, r.vision);
-            for (const char* k : {"grad_accum", "max_length", "freeze_vision", "freeze_projector", "group_by_length", "image_marker"}) setters.erase(k);  // not train-vision's
+            for (const char* k : {"grad_accum", "max_length", "freeze_vision", "freeze_projector", "group_by_length", "image_marker",
+                                  "epochs", "gradient_checkpointing"}) setters.erase(k);  // not train-vision's
             apply(path, "vision", n, setters);
           }},
-         {"pretrain", [&](const YAML::Node& n) { apply(path, "pretrain", n, train_setters(path, r.pretrain)); }},
-         {"base", [&](const YAML::Node& n) { apply(path, "base", n, train_setters(path, r.base)); }},
-         {"instruct", [&](const YAML::Node& n) { apply(path, "instruct", n, train_setters(path, r.instruct)); }},
+         {"pretrain", [&](const YAML::Node& n) { apply(path, "pretrain", n, world_train_setters(path, r.pretrain)); }},
+         {"base", [&](const YAML::Node& n) { apply(path, "base", n, world_train_setters(path, r.base)); }},
+         {"instruct", [&](const YAML::Node& n) { apply(path, "instruct", n, world_train_setters(path, r.instruct)); }},
          {"eval",
           [&](const YAML::Node& n) {
             apply(path, "eval", n,

@@ -69,8 +69,8 @@ DpoRunResult run_dpo(const DpoRunOptions& o) {
   tc.flops_per_token = two_n * (o.precompute_ref ? 2.0 : 3.0);
   if (setup.full) tc.flops_per_token = two_n * 3.0;  // full: the backward also forms weight gradients
   if (o.precompute_ref && Distributed::get().active())
-    fail("train-dpo: --precompute-ref runs in one process (the reference file is written once); precompute it in a "
-         "single-process run (--max-steps 1 --stop-after 1 writes it) and reuse that output folder, or leave it out");
+    fail("train-dpo: --precompute-ref runs in one process only (the reference file is written once, by one writer); "
+         "run it without stic launch, or train with the adapter-disabled reference (leave --precompute-ref out)");
   if (o.precompute_ref) {
     const std::string path = o.output_dir + "/reference_logps.jsonl";
     torch::manual_seed(tc.seed);

@@ -34,7 +34,7 @@ SftRunResult run_sft(const SftRunOptions& o) {
   Trainer trainer(tc, setup.params, task.lengths(), [&](const std::vector<int64_t>& idx) { return task.micro(idx); },
                   save);
   std::unique_ptr<SftTask> eval_task;
-  if (!o.eval_data.empty()) {
+  if (!o.eval_data.empty() && Distributed::get().rank() == 0) {  // (the hook runs on rank 0)
     SftOptions eo = so;
     eo.errors_path = o.output_dir + "/eval_errors.jsonl";
     std::filesystem::remove(eo.errors_path, ec);

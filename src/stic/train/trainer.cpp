@@ -398,21 +398,31 @@ void Trainer::load_checkpoint(int64_t* step, int64_t* micro) {
 // Data parallel: the ranks' gradients summed (each micro-batch's loss was divided by the global
 // g*W, so the sum is the mean over the step's g*W micro-batches, as one process with g*W), and
 // the step's statistics summed so that every rank logs and decides alike.
-void Trainer::sync_step(double* loss_sum, int* used, int64_t* tokens, int64_t* examples,
-                        std::map<std::string, double>* msum) {
+bool Trainer::sync_step(double* loss_sum, int* used, int64_t* tokens, int64_t* examples,
+                        std::map<std::string, double>* msum, bool bad_loss) {
   torch::NoGradGuard ng;
+  Distributed& d = Distributed::get();
+  // the step's statistics, which parameters got a gradient anywhere, whether a loss was bad
+  std::vector<double> flags;
+  for (auto& [n, p] : params_) flags.push_back(p.grad().defined() ? 1.0 : 0.0);
+  std::vector<torch::Tensor> st = {torch::tensor({*loss_sum, static_cast<double>(*used), static_cast<double>(*tokens),
+                                                  static_cast<double>(*examples), *used > 0 ? 1.0 : 0.0,
+                                                  bad_loss ? 1.0 : 0.0},
+                                                 torch::kFloat64),
+                                   torch::tensor(flags, torch::kFloat64)};
+  d.allreduce_sum(st);
+  const auto v = st[0].accessor<double, 1>();
+  if (v[5] > 0) return true;  // every rank stops
+  const auto has = st[1].accessor<double, 1>();
   std::vector<torch::Tensor> grads;
-  for (auto& [n, p] : params_) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (has[static_cast<int64_t>(i)] == 0) continue;  // no rank's micro-batches reached it: left without a
+                                                      // gradient, as one process would (AdamW skips it)
+    torch::Tensor& p = params_[i].second;
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
     grads.push_back(p.grad());
   }
-  Distributed& d = Distributed::get();
   d.allreduce_sum(grads);
-  std::vector<torch::Tensor> st = {torch::tensor({*loss_sum, static_cast<double>(*used), static_cast<double>(*tokens),
-                                                  static_cast<double>(*examples), *used > 0 ? 1.0 : 0.0},
-                                                 torch::kFloat64)};
-  d.allreduce_sum(st);
-  const auto v = st[0].accessor<double, 1>();
   *loss_sum = v[0];
   *used = static_cast<int>(std::llround(v[1]));
   *tokens = std::llround(v[2]);
@@ -427,6 +437,7 @@ void Trainer::sync_step(double* loss_sum, int* used, int64_t* tokens, int64_t* e
   } else {
     msum->clear();  // some rank's micro-batches were all skipped: no per-step metrics this step
   }
+  return false;
 }
 
 TrainResult Trainer::run() {
@@ -484,6 +495,7 @@ TrainResult Trainer::run() {
       int64_t tokens = 0, examples = 0;
       std::map<std::string, double> msum;
       const int64_t gw = accum_global();
+      std::string bad_loss;
       for (int a = 0; a < cfg_.grad_accum; ++a) {
         const int64_t m = micro + static_cast<int64_t>(rank_) * cfg_.grad_accum + a;  // this rank's share
         MicroBatchResult r = micro_(micro_batch(m));
@@ -491,17 +503,22 @@ TrainResult Trainer::run() {
         examples += r.examples;
         if (!r.loss.defined()) continue;
         const double lv = r.loss.item<double>();
-        if (!std::isfinite(lv))
-          fail("non-finite loss (", lv, ") at step ", step + 1, " (micro-batch ", micro, "); the run stopped before "
-               "applying it", last_checkpoint_.empty() ? std::string(" (no checkpoint was written yet)")
-                                                       : "; the last good checkpoint is " + last_checkpoint_);
+        if (!std::isfinite(lv)) {
+          bad_loss = str_cat("non-finite loss (", lv, ") at step ", step + 1, " (micro-batch ", m, world_ > 1 ? str_cat(", rank ", rank_) : "", ")");
+          break;  // (several ranks: reported to all at the step's sync, so that all stop together)
+        }
         (r.loss / static_cast<double>(gw)).backward();
         loss_sum += lv;
         ++used;
         for (auto& [k, v] : r.metrics) msum[k] += v;
       }
       micro += gw;
-      if (world_ > 1) sync_step(&loss_sum, &used, &tokens, &examples, &msum);
+      const bool any_bad = world_ > 1 ? sync_step(&loss_sum, &used, &tokens, &examples, &msum, !bad_loss.empty())
+                                      : !bad_loss.empty();
+      if (any_bad)
+        fail(bad_loss.empty() ? str_cat("non-finite loss on another rank at step ", step + 1) : bad_loss,
+             "; the run stopped before applying it", last_checkpoint_.empty() ? std::string(" (no checkpoint was written yet)")
+                                                       : "; the last good checkpoint is " + last_checkpoint_);
       const double gnorm = clip_grad_norm(params_, cfg_.max_grad_norm);
       if (!std::isfinite(gnorm))
         fail("non-finite gradient norm (", gnorm, ") at step ", step + 1, "; the run stopped before applying it",

@@ -131,7 +131,9 @@ class Trainer {
   // data parallel (io/distributed.h): rank R of W runs micro-batches [R*g, (R+1)*g) of each step's
   // g*W; gradients and step statistics are summed across the ranks before the optimizer step
   int rank_ = 0, world_ = 1;
-  void sync_step(double* loss_sum, int* used, int64_t* tokens, int64_t* examples, std::map<std::string, double>* msum);
+  // (several ranks) sums gradients and the step's statistics; true when some rank had a non-finite loss
+  bool sync_step(double* loss_sum, int* used, int64_t* tokens, int64_t* examples, std::map<std::string, double>* msum,
+                 bool bad_loss);
   int64_t accum_global() const { return static_cast<int64_t>(cfg_.grad_accum) * world_; }
   int64_t cached_epoch_ = -1;
   std::vector<int64_t> cached_order_;

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +19,15 @@
 
 namespace stic {
 namespace {
+
+// the ranks, for the signal handler: a SIGTERM / SIGINT / SIGHUP to launch goes to every rank
+constexpr int kMaxRanks = 1024;
+volatile sig_atomic_t g_nranks = 0;
+pid_t g_ranks[kMaxRanks];
+void forward_signal(int sig) {
+  for (int i = 0; i < g_nranks; ++i)
+    if (g_ranks[i] > 0) kill(g_ranks[i], sig);
+}
 
 int free_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -74,6 +85,12 @@ int launch_processes(const LaunchOptions& o) {
     }
     pids.push_back(pid);
   }
+  for (size_t i = 0; i < pids.size() && i < static_cast<size_t>(kMaxRanks); ++i) g_ranks[i] = pids[i];
+  g_nranks = static_cast<int>(std::min<size_t>(pids.size(), kMaxRanks));
+  struct sigaction sa {};
+  sa.sa_handler = forward_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaction(s, &sa, nullptr);
   std::fprintf(stderr, "stic launch: %d processes (ranks 0-%d), rendezvous 127.0.0.1:%d\n", o.nproc, o.nproc - 1, port);
   int code = 0, left = o.nproc;
   bool stopping = false;
@@ -90,6 +107,7 @@ int launch_processes(const LaunchOptions& o) {
   while (left > 0) {
     int status = 0;
     const pid_t p = waitpid(-1, &status, stopping ? WNOHANG : 0);
+    if (p < 0 && errno == EINTR) continue;  // a forwarded signal
     if (p < 0) break;
     if (p == 0) {  // stopping: the others have until the deadline to exit on SIGTERM
       if (std::chrono::steady_clock::now() > deadline) stop_others(SIGKILL);
@@ -99,6 +117,7 @@ int launch_processes(const LaunchOptions& o) {
     const int r = rank_of(p);
     if (r < 0) continue;
     pids[static_cast<size_t>(r)] = -1;
+    if (r < kMaxRanks) g_ranks[r] = -1;
     --left;
     const bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     if (failed && !stopping) {

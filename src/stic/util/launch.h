@@ -2,7 +2,8 @@
 // torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), so a
 // verb runs data-parallel on one machine (io/distributed.h reads that environment). A rank that
 // fails stops the others: the first non-zero exit (or signal) is reported with its rank, the
-// rest get SIGTERM (SIGKILL after 10 s), and launch exits with that rank's code.
+// rest get SIGTERM (SIGKILL after 10 s), and launch exits with that rank's code. A SIGTERM, SIGINT or
+// SIGHUP sent to launch is passed on to every rank.
 #pragma once
 
 #include <string>

@@ -53,9 +53,10 @@ std::string Progress::render_line(int width) const {
     std::snprintf(buf, sizeof buf, " %lld", static_cast<long long>(done_));
     s += buf;
   }
-  if (r >= 100) std::snprintf(buf, sizeof buf, "  %.0f/s", r);
-  else if (r >= 1) std::snprintf(buf, sizeof buf, "  %.1f/s", r);
-  else std::snprintf(buf, sizeof buf, "  %.2f/s", r);
+  const std::string per = unit_.empty() ? "/s" : " " + unit_ + "/s";
+  if (r >= 100) std::snprintf(buf, sizeof buf, "  %.0f%s", r, per.c_str());
+  else if (r >= 1) std::snprintf(buf, sizeof buf, "  %.1f%s", r, per.c_str());
+  else std::snprintf(buf, sizeof buf, "  %.2f%s", r, per.c_str());
   s += buf;
   if (total_ > 0) {
     const bool done = done_ >= total_;
@@ -84,6 +85,8 @@ void Progress::maybe_draw(bool force) {
   }
   std::fflush(stderr);
 }
+
+void Progress::set_unit(const std::string& u) { unit_ = u; }
 
 void Progress::update(int64_t n) {
   done_ += n;

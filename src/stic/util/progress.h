@@ -28,6 +28,7 @@ class Progress {
   void set(int64_t done);      // absolute position
   void set_total(int64_t total);
   void set_suffix(const std::string& s);  // extra text after the ETA (e.g. "loss 1.23")
+  void set_unit(const std::string& u);    // what is counted: the rate reads "12.5 images/s" ("" = "12.5/s")
   void finish();               // final line; idempotent
 
   int64_t done() const { return done_; }
@@ -42,7 +43,7 @@ class Progress {
   void maybe_draw(bool force);
   using Clock = std::chrono::steady_clock;
   int64_t total_, done_ = 0;
-  std::string label_, suffix_;
+  std::string label_, suffix_, unit_;
   bool enabled_, tty_, finished_ = false;
   double interval_s_;
   Clock::time_point start_, last_draw_;
