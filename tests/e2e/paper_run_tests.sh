@@ -26,7 +26,8 @@ cat >"$T/sft.json" <<'JSON'
  {"id": "c", "conversations": [{"from": "human", "value": "What is 2+2?"}, {"from": "gpt", "value": "4."}]},
  {"id": "d", "image": "coffee.png", "conversations": [{"from": "human", "value": "<image>\nWhat drink is this?"}, {"from": "gpt", "value": "Coffee."}]},
  {"id": "e", "image": "flower.jpg", "conversations": [{"from": "human", "value": "Name the flower.\n<image>"}, {"from": "gpt", "value": "A daisy."}]},
- {"id": "f", "image": "china.jpg", "conversations": [{"from": "human", "value": "<image>\nWhich colour dominates?"}, {"from": "gpt", "value": "Red."}]}
+ {"id": "f", "image": "china.jpg", "conversations": [{"from": "human", "value": "<image>\nWhich colour dominates?"}, {"from": "gpt", "value": "Red."}]},
+ {"id": "a", "image": "rocket.jpg", "conversations": [{"from": "human", "value": "<image>\nWhat flies?"}, {"from": "gpt", "value": "A rocket."}]}
 ]
 JSON
 SFX='\nAnswer the question using a single word or phrase.'
@@ -68,11 +69,11 @@ P=("$STIC" pipeline --recipe recipes/stic-llava16-mistral7b.yaml --quiet "${SETS
 # --dry-run with the inputs: counts, the sample sizes, steps from epochs, estimates at H200 rates
 "${P[@]}" --dry-run --card H200 --workdir "$T/w" >"$T/dry.txt" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q "ok    pref.image_dir $T/imgs: 6 images, a seeded sample of 4 used" "$T/dry.txt" \
-  && grep -q "ok    describe.data $T/sft.json: 6 records, 5 with an image; 4 used (" "$T/dry.txt" \
+  && grep -q "ok    describe.data $T/sft.json: 7 records, 6 with an image (1 repeating an earlier id, left out); 4 used (" "$T/dry.txt" \
   && grep -q "ok    benchmarks.pope: 3 questions on 3 images" "$T/dry.txt" \
   && grep -Eq "^  dpo +2 steps x 2 pairs" "$T/dry.txt" && grep -Eq "^  sft2 +2 steps x 2 records" "$T/dry.txt" \
   && grep -q "estimated total: .* on one H200" "$T/dry.txt" && grep -q "inputs ok." "$T/dry.txt" && [ ! -e "$T/w" ] \
-  && ok "dry-run: pools counted and sampled, steps from epochs and batch, an estimate; nothing written" \
+  && ok "dry-run: pools counted and sampled (a repeated record id left out), steps from epochs and batch, an estimate; nothing written" \
   || bad "dry-run (rc $rc): $(cat "$T/dry.txt")"
 
 # an unreadable instruction file and a broken image list are named before any work
@@ -108,6 +109,7 @@ pairs = [json.loads(l) for l in open(f"{w}/pref/pairs.jsonl")]
 assert sorted(p["image"] for p in pairs) == sorted(sample), (pairs, sample)
 recs = json.load(open(f"{w}/describe/records.json"))
 assert len(recs) == 4 and all(r.get("image") for r in recs) and all(r["id"] != "c" for r in recs)
+assert not any(r["image"] == "rocket.jpg" for r in recs)   # the second record "a" is left out
 inf = json.load(open(f"{w}/infuse/stage2_infused.json"))
 assert [r["id"] for r in inf] == [r["id"] for r in recs]
 assert all("Image description:\n" in r["conversations"][0]["value"] for r in inf)

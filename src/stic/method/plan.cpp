@@ -178,8 +178,9 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
       s2_records = p.kept;
       s2_images = static_cast<int64_t>(p.images.size());
       const auto [missing, first] = missing_files(p.images, r.describe.image_dir);
-      const std::string d = str_cat(p.records, " records, ", p.with_image, " with an image; ", p.kept, " used (",
-                                    p.images.size(), " distinct images)");
+      const std::string d = str_cat(p.records, " records, ", p.with_image, " with an image",
+                                    p.duplicate_ids ? str_cat(" (", p.duplicate_ids, " repeating an earlier id, left out)") : "",
+                                    "; ", p.kept, " used (", p.images.size(), " distinct images)");
       if (p.kept == 0) ck.bad("describe.data " + r.describe.data, str_cat(p.records, " records, none with an image"));
       else if (missing)
         ck.warn("describe.data " + r.describe.data,

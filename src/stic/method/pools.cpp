@@ -59,21 +59,28 @@ RecordPool sample_records(const std::string& data, int64_t n, uint64_t seed, con
   check_regular_file(data, "instruction data file");
   std::vector<json> recs;
   std::vector<std::string> keys;
-  int64_t records = 0;
+  int64_t records = 0, duplicates = 0;
+  std::set<std::string> ids;
   read_json_records(
       data, "a list of LLaVA records",
       [&](size_t i, const std::string& where, json& j) {
         if (!j.is_object()) fail(data, ": ", where, ": a record must be a JSON object");
         ++records;
         if (!j.contains("image") || !j["image"].is_string() || j["image"].get<std::string>().empty()) return;
-        keys.push_back(j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump())
-                                        : "#" + std::to_string(i));
+        const std::string key = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump())
+                                                 : "#" + std::to_string(i);
+        if (!ids.insert(key).second) {  // describe and infuse match by id: a repeated id is left out
+          ++duplicates;
+          return;
+        }
+        keys.push_back(key);
         recs.push_back(std::move(j));
       },
       [&](size_t, const std::string& where, const std::string& msg) { fail(data, ": ", where, ": not valid JSON: ", msg); });
   RecordPool p;
   p.records = records;
-  p.with_image = static_cast<int64_t>(recs.size());
+  p.with_image = static_cast<int64_t>(recs.size()) + duplicates;
+  p.duplicate_ids = duplicates;
   json kept = json::array();
   std::set<std::string> seen;
   for (size_t i : pool_sample(keys, n, seed)) {

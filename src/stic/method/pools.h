@@ -26,11 +26,13 @@ struct RecordPool {
   int64_t records = 0;      // records in the file
   int64_t with_image = 0;   // of them with an "image" (the only ones sampled: text-only records have
                             // nothing to describe)
+  int64_t duplicate_ids = 0;  // records with an image whose id an earlier record has: left out
   int64_t kept = 0;         // written
   std::vector<std::string> images;  // the distinct images of the kept records (as the records name them)
 };
 // Reads a LLaVA instruction file (JSON list or JSONL) and writes the seeded sample of `n` of its
-// records with an image (all of them when n <= 0) to `out` as a JSON list (when `out` is not empty). Records keep every
+// records with an image (all of them when n <= 0) to `out` as a JSON list (when `out` is not empty).
+// A record whose id repeats an earlier one's is left out (describe and infuse match by id). Records keep every
 // field. Throws stic::Error naming the file and record for one that is not an object.
 RecordPool sample_records(const std::string& data, int64_t n, uint64_t seed, const std::string& out);
 
