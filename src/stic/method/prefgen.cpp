@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "stic/io/pref_records.h"
+#include "stic/method/pools.h"
 #include "stic/method/pref_data.h"
 #include "stic/util/error.h"
 #include "stic/util/fs.h"
@@ -28,12 +29,6 @@ struct ImageItem {
   size_t line = 0;  // in the image list (0: from a folder listing)
 };
 
-bool image_extension(const std::string& name) {
-  std::string e = fs::path(name).extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return e == ".jpg" || e == ".jpeg" || e == ".png" || e == ".bmp" || e == ".gif";
-}
-
 std::vector<ImageItem> list_images(const PrefGenOptions& o) {
   std::vector<ImageItem> items;
   if (!o.image_list.empty()) {
@@ -44,16 +39,8 @@ std::vector<ImageItem> list_images(const PrefGenOptions& o) {
     return items;
   }
   if (o.image_dir.empty()) fail("generate-pref: give --image-dir or --image-list");
-  std::error_code ec;
-  fs::directory_iterator it(o.image_dir, ec), end;
-  if (ec) fail(o.image_dir, ": cannot read the image folder: ", ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) fail(o.image_dir, ": cannot read the image folder: ", ec.message());
-    std::error_code fe;
-    if (!it->is_regular_file(fe) || !image_extension(it->path().filename().string())) continue;
-    items.push_back({it->path().filename().string(), it->path().string(), 0});
-  }
-  std::sort(items.begin(), items.end(), [](const ImageItem& a, const ImageItem& b) { return a.id < b.id; });
+  for (const std::string& name : list_pool_images(o.image_dir, ""))  // sorted by name
+    items.push_back({name, (fs::path(o.image_dir) / name).string(), 0});
   return items;
 }
 
