@@ -76,6 +76,30 @@ P=("$STIC" pipeline --recipe recipes/stic-llava16-mistral7b.yaml --quiet "${SETS
   && ok "dry-run: pools counted and sampled (a repeated record id left out), steps from epochs and batch, an estimate; nothing written" \
   || bad "dry-run (rc $rc): $(cat "$T/dry.txt")"
 
+# the estimate at 7B shape (a config-only LLaVA-NeXT-Mistral-7B folder; 7.24e9 LM parameters, so the
+# H200 rates apply unscaled), by hand with --expect-tokens 300 and the pools at their limits:
+#   pref     6000 x (2 - 0.5) x (2928 + 100) positions x 11.1/251755 s + 6000 x 2 x 300 tokens x 0.023/128 s = 1848 s = 30.8 min
+#   dpo      750 steps x 8 pairs x 2 sides x (576 + 60 + 300) positions / 7168 per s                      = 1567 s = 26.1 min
+#   describe 5000 x (2928 + 20) positions x 11.1/251755 s + 5000 x 300 tokens x 0.023/128 s                   = 919 s = 15.3 min
+#   sft2     156 steps x 32 records x (576 + 300 + 300) positions / 4841 per s                            = 1213 s = 20.2 min
+mkdir -p "$T/m7"
+python3 - "$M/config.json" "$T/m7/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["text_config"].update(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+                        num_key_value_heads=8, vocab_size=32064, head_dim=128)
+json.dump(c, open(sys.argv[2], "w"))
+PY
+"$STIC" pipeline --recipe recipes/stic-llava16-mistral7b.yaml --dry-run --card H200 --expect-tokens 300 --set device=cpu \
+  --set model.path="$T/m7" --workdir "$T/d7" >"$T/dry7.txt" 2>&1
+grep -Eq "^  pref +6000 images x 2 answers of ~300 tokens \(limit 1024\) \(anyres\) +30.8 min" "$T/dry7.txt" \
+  && grep -Eq "^  dpo +750 steps x 8 pairs, <= 936 positions per side \(pad\) +26.1 min" "$T/dry7.txt" \
+  && grep -Eq "^  describe +5000 images, answers of ~300 tokens \(limit 1024\) \(anyres\) +15.3 min" "$T/dry7.txt" \
+  && grep -Eq "^  sft2 +156 steps x 32 records, <= 1176 positions each \(pad\) +20.2 min" "$T/dry7.txt" \
+  && grep -q "7.24B language-model parameters" "$T/dry7.txt" \
+  && ok "dry-run at 7B shape: the stage estimates equal the hand-computed ones (H200, 300-token answers)" \
+  || bad "dry-run estimates: $(cat "$T/dry7.txt")"
+
 # an unreadable instruction file and a broken image list are named before any work
 printf '[{"id": "a", "image": "x.jpg"},\n 42]\n' >"$T/bad.json"
 "$STIC" pipeline --recipe recipes/stic-llava16-mistral7b.yaml --dry-run "${SETS[@]}" --set describe.data=$T/bad.json \
