@@ -98,6 +98,12 @@ step=$(sed 's/checkpoint-//' "$T/k/latest" 2>/dev/null)
 [ $rc -eq 0 ] && grep -q "resuming from .*checkpoint-$step" "$T/k2.log" && [ "$(tail -1 "$T/k/metrics.jsonl" | python3 -c 'import json,sys;print(json.load(sys.stdin)["step"])')" = 150 ] \
   && ok "the job resumed from checkpoint-$step and finished" || bad "resume after the kill (rc $rc): $(tail -3 "$T/k2.log")"
 
+# generation verbs are not data-parallel yet: refused under launch, naming the way that works
+"$STIC" launch --nproc 2 -- stic generate-pref --model $M --image-dir "$T/imgs" --out "$T/g.jsonl" --max-new-tokens 4 \
+  --quiet >"$T/g.log" 2>&1; rc=$?
+[ $rc -ne 0 ] && grep -q "generation runs as one process per part (--shard i/n" "$T/g.log" && [ ! -s "$T/g.jsonl" ] \
+  && ok "generate-pref under launch: refused, pointing to --shard" || bad "generation under launch (rc $rc): $(tail -3 "$T/g.log")"
+
 # a launcher environment that cannot be right is named
 RANK=2 WORLD_SIZE=2 "$STIC" "${DPO[@]}" --output-dir "$T/e" >"$T/e.log" 2>&1; rc=$?
 [ $rc -ne 0 ] && grep -q "rank 2 is not below the world size 2 (torchrun)" "$T/e.log" && ok "RANK=2 WORLD_SIZE=2: refused, naming both" \

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "stic/io/distributed.h"
 #include "stic/util/error.h"
 #include "stic/util/jsonl.h"
 #include "stic/util/progress.h"
@@ -38,7 +39,14 @@ nlohmann::json default_record(const GenResult& r) {
           {"num_image_tokens", r.num_image_tokens}, {"finish_reason", r.finish_reason}};
 }
 
+void refuse_under_launch(const std::string& verb) {
+  if (const DistEnv de = dist_env(); de.world > 1)
+    fail("stic ", verb, ": generation runs as one process per part (--shard i/n, each with its own --out), not "
+         "as rank ", de.rank, " of ", de.world, " under stic launch / torchrun");
+}
+
 BatchJob::BatchJob(BatchJobOptions opts) : opts_(std::move(opts)) {
+  refuse_under_launch(opts_.verb);
   writer_ = std::make_unique<JsonlWriter>(opts_.out, &done_);
   if (writer_->repaired_bytes())
     std::fprintf(stderr, "stic %s: %s: cut a torn last line (%zu bytes) left by an interrupted run\n",

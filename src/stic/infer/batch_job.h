@@ -41,6 +41,11 @@ int shard_of(const std::string& id, int count);
 // "num_image_tokens", "finish_reason"} by default.
 nlohmann::json default_record(const GenResult& r);
 
+// Generation is not data-parallel yet: the ranks of one job would each generate everything into
+// one file, so a BatchJob (and a verb, before it opens its own files) refuses WORLD_SIZE > 1,
+// naming the way that works (one process per --shard i/n).
+void refuse_under_launch(const std::string& verb);
+
 struct BatchJobOptions {
   std::string out;                   // the JSONL output (created; appended to)
   std::string verb = "generate";     // names the job in messages ("stic VERB: ...")

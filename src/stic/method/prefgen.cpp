@@ -106,6 +106,7 @@ json summarize_pairs(const std::string& pairs_path, const std::string& errors_pa
 }
 
 PrefGenResult run_generate_pref(const PrefGenOptions& o) {
+  refuse_under_launch("generate-pref");  // before its errors file is opened
   if (o.out.empty()) fail("generate-pref: --out is required");
   if (!(o.p_bad_prompt >= 0 && o.p_bad_prompt <= 1)) fail("--p-bad-prompt must lie in [0, 1]");
   const PrefPrompts prompts = o.prompts.empty() ? default_pref_prompts() : load_pref_prompts(o.prompts);
