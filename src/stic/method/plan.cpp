@@ -276,7 +276,6 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
   const std::string dpo_mode = r.dpo.image_mode.empty() ? model_mode : r.dpo.image_mode;
   const std::string desc_mode = r.describe.image_mode.empty() ? model_mode : r.describe.image_mode;
   const std::string sft_mode = r.sft2.image_mode.empty() ? model_mode : r.sft2.image_mode;
-  const std::string eval_mode = model_mode;
   auto train_steps = [](const TrainStage& t, int64_t examples) -> int64_t {  // the trainer's count (one process)
     if (t.max_steps > 0) return t.max_steps;
     const int64_t batches = (examples + t.batch_size - 1) / t.batch_size;
@@ -306,8 +305,8 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
         // short-answer benchmarks (limit <= 128): ~16 tokens; open-ended ones at their limit
         const int64_t answer = b.max_new_tokens > 128 ? b.max_new_tokens : std::min(16, b.max_new_tokens);
         if (estimates) {
-          s += gen_time(b.questions, image_positions(eval_mode) + 80 + (dar ? r.eval_dar_max_new_tokens : 0), answer);
-          if (dar) s += gen_time(b.images, image_positions(eval_mode) + 20, r.eval_dar_max_new_tokens);
+          s += gen_time(b.questions, image_positions(model_mode) + 80 + (dar ? r.eval_dar_max_new_tokens : 0), answer);
+          if (dar) s += gen_time(b.images, image_positions(model_mode) + 20, r.eval_dar_max_new_tokens);
         }
       }
       rows.push_back({stage, str_cat(q, " questions", dar ? str_cat(", ", imgs, " images described first (<= ",
@@ -383,7 +382,6 @@ PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOp
            << (po.expect_tokens > 0 ? str_cat("at ~", po.expect_tokens, " tokens per answer (--expect-tokens)")
                                     : std::string("at its token limits (an upper bound; --expect-tokens N for answers of N)"))
            << "; model loading is not counted.\n";
-    res.estimate_s = total;
   } else if (r.external()) {
     ck.out << "\nno estimate: "
            << (card.empty() ? std::string("no card (the recipe's device is ") + r.device + "; give --card H200 or H100)"

@@ -25,7 +25,6 @@ struct PlanOptions {
 struct PlanResult {
   std::string text;  // what --dry-run prints
   int problems = 0;  // inputs that would stop the run
-  double estimate_s = 0;  // the stages' estimated seconds (0 without rates)
 };
 
 PlanResult plan_pipeline(const Recipe& r, const PipelineOptions& o, const PlanOptions& p);
