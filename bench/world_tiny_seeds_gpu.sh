@@ -24,4 +24,7 @@ timeout 60 /tmp/bg/stic pipeline --recipe /tmp/wt_gpu.yaml --workdir $W --seeds 
   >"$OUT/compare.log" 2>&1 && echo "compare: done" || { echo "compare: not all stages done"; tail -3 "$OUT/compare.log"; }
 cp $W/compare.md $W/compare.json "$OUT/" 2>/dev/null
 for s in ${SEEDS:-0 1 2}; do cp $W/seed$s/timings.json "$OUT/timings_seed$s.json" 2>/dev/null; done
+# every finished evaluation and report, so a run cut off by the budget still leaves its numbers
+(cd $W && find . \( -name summary.json -o -name "report.md" -o -name "*.summary.json" -o -name "metrics.jsonl" \) -print0 \
+  | tar czf "$OUT/partial.tgz" --null -T - 2>/dev/null)
 cat "$OUT/compare.md" 2>/dev/null | head -80
